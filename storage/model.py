@@ -58,7 +58,7 @@ class SpanColumns:
 
     def extend(self, other: SpanColumns) -> None:
         """Append every span of `other` to this batch."""
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             getattr(self, name).extend(getattr(other, name))
 
     def append(self, span: SpanRecord) -> None:
@@ -92,7 +92,7 @@ SPAN_COLUMN_NAMES: tuple[str, ...] = tuple(
     name.replace("Events", "Events.", 1).replace("Links", "Links.", 1)
     if name.startswith(("Events", "Links"))
     else name
-    for name in SpanColumns.__slots__  # type: ignore[attr-defined]
+    for name in SpanColumns.__slots__
 )
 
 

@@ -1,0 +1,149 @@
+"""Trace search: which traces have a span matching every filter, and their summaries.
+
+Two steps. `render_search_sql` finds the matching trace ids, newest matching span
+first; `render_summary_sql` then summarizes those traces from all their spans,
+bounded in time by `otel_traces_trace_id_ts` so it prunes like a trace by id.
+Every user value, attribute keys included, is a query parameter.
+"""
+
+from __future__ import annotations
+
+from clickhouse_connect.driver.client import Client
+
+from storage.model import SpanStatus, TraceSearchQuery, TraceSummary
+
+MAX_LIMIT = 1000
+_UINT64_MAX = 2**64 - 1
+_INT64_MAX = 2**63 - 1
+
+SEARCH_SQL = """SELECT TraceId, max(Timestamp) AS matched_at
+FROM `{db}`.otel_traces
+WHERE {where}
+GROUP BY TraceId
+ORDER BY matched_at DESC, TraceId
+LIMIT {{limit:UInt32}}"""
+
+# The root is the span without a parent, else the earliest: in the tuple
+# (has a parent, start), false sorts before true, so argMin finds exactly that.
+SUMMARY_SQL = """SELECT
+    TraceId,
+    toUnixTimestamp64Nano(min(Timestamp)) AS start_ns,
+    max(toUnixTimestamp64Nano(Timestamp) + Duration) - start_ns AS duration_ns,
+    argMin(ServiceName, (ParentSpanId != '', Timestamp)) AS root_service,
+    argMin(SpanName, (ParentSpanId != '', Timestamp)) AS root_operation,
+    count() AS span_count,
+    countIf(StatusCode = 'Error') AS error_count,
+    arraySort(groupUniqArray(ServiceName)) AS services
+FROM `{db}`.otel_traces
+WHERE TraceId IN {{trace_ids:Array(String)}}
+  AND Timestamp >= (SELECT min(Start) FROM `{db}`.otel_traces_trace_id_ts
+                    WHERE TraceId IN {{trace_ids:Array(String)}})
+  AND Timestamp <= (SELECT max(End) FROM `{db}`.otel_traces_trace_id_ts
+                    WHERE TraceId IN {{trace_ids:Array(String)}})
+GROUP BY TraceId"""
+
+
+def validate_query(q: TraceSearchQuery) -> None:
+    """ValueError listing every bad field of `q`, each by name."""
+    problems: list[str] = []
+    if isinstance(q.limit, bool) or not isinstance(q.limit, int) or not 1 <= q.limit <= MAX_LIMIT:
+        problems.append(f"limit: must be 1..{MAX_LIMIT}, got {q.limit!r}")
+    for name, bound in (("min_duration_ns", _UINT64_MAX), ("max_duration_ns", _UINT64_MAX)):
+        value = getattr(q, name)
+        if value is not None and not 0 <= value <= bound:
+            problems.append(f"{name}: must be 0..{bound}, got {value!r}")
+    if (
+        q.min_duration_ns is not None
+        and q.max_duration_ns is not None
+        and q.min_duration_ns > q.max_duration_ns
+    ):
+        problems.append(
+            f"min_duration_ns: {q.min_duration_ns} is above max_duration_ns {q.max_duration_ns}"
+        )
+    for name in ("start_ns", "end_ns"):
+        value = getattr(q, name)
+        if value is not None and not 0 <= value <= _INT64_MAX:
+            problems.append(f"{name}: must be 0..{_INT64_MAX}, got {value!r}")
+    if q.start_ns is not None and q.end_ns is not None and q.start_ns > q.end_ns:
+        problems.append(f"start_ns: {q.start_ns} is after end_ns {q.end_ns}")
+    if q.status is not None and q.status not in tuple(SpanStatus):
+        problems.append(f"status: must be one of {', '.join(SpanStatus)}, got {q.status!r}")
+    for i, pair in enumerate(q.attributes):
+        if len(pair) != 2 or not all(isinstance(part, str) for part in pair):
+            problems.append(f"attributes[{i}]: must be a (key, value) pair of strings")
+        elif not pair[0]:
+            problems.append(f"attributes[{i}]: key must not be empty")
+    if problems:
+        raise ValueError("invalid TraceSearchQuery: " + "; ".join(problems))
+
+
+def render_search_sql(
+    q: TraceSearchQuery, database: str = "meshlens"
+) -> tuple[str, dict[str, object]]:
+    """SQL and parameters for the ids of matching traces; the time range is [start, end)."""
+    validate_query(q)
+    where = ["TraceId != ''"]
+    params: dict[str, object] = {"limit": q.limit}
+    if q.service is not None:
+        where.append("ServiceName = {service:String}")
+        params["service"] = q.service
+    if q.operation is not None:
+        where.append("SpanName = {operation:String}")
+        params["operation"] = q.operation
+    for i, (key, value) in enumerate(q.attributes):
+        k, v = f"attr_key_{i}", f"attr_value_{i}"
+        # mapContains keeps `key=` (empty value) from matching spans without the key.
+        where.append(
+            f"((mapContains(SpanAttributes, {{{k}:String}}) "
+            f"AND SpanAttributes[{{{k}:String}}] = {{{v}:String}}) "
+            f"OR (mapContains(ResourceAttributes, {{{k}:String}}) "
+            f"AND ResourceAttributes[{{{k}:String}}] = {{{v}:String}}))"
+        )
+        params[k], params[v] = key, value
+    if q.min_duration_ns is not None:
+        where.append("Duration >= {min_duration_ns:UInt64}")
+        params["min_duration_ns"] = q.min_duration_ns
+    if q.max_duration_ns is not None:
+        where.append("Duration <= {max_duration_ns:UInt64}")
+        params["max_duration_ns"] = q.max_duration_ns
+    if q.status is not None:
+        where.append("StatusCode = {status:String}")
+        params["status"] = str(q.status)
+    if q.start_ns is not None:
+        where.append("Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})")
+        params["start_ns"] = q.start_ns
+    if q.end_ns is not None:
+        where.append("Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})")
+        params["end_ns"] = q.end_ns
+    sql = SEARCH_SQL.format(db=database, where="\n  AND ".join(where))
+    return sql, params
+
+
+def render_summary_sql(
+    trace_ids: list[str], database: str = "meshlens"
+) -> tuple[str, dict[str, object]]:
+    return SUMMARY_SQL.format(db=database), {"trace_ids": trace_ids}
+
+
+def search_traces(client: Client, database: str, q: TraceSearchQuery) -> list[TraceSummary]:
+    """Summaries of the newest matching traces, newest first by trace start."""
+    sql, params = render_search_sql(q, database)
+    trace_ids = [row[0] for row in client.query(sql, parameters=params).result_rows]
+    if not trace_ids:
+        return []
+    sql, params = render_summary_sql(trace_ids, database)
+    summaries = [
+        TraceSummary(
+            trace_id=row[0],
+            start_ns=int(row[1]),
+            duration_ns=int(row[2]),
+            root_service=row[3],
+            root_operation=row[4],
+            span_count=int(row[5]),
+            error_count=int(row[6]),
+            services=tuple(row[7]),
+        )
+        for row in client.query(sql, parameters=params).result_rows
+    ]
+    summaries.sort(key=lambda s: (-s.start_ns, s.trace_id))
+    return summaries

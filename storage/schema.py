@@ -1,0 +1,132 @@
+"""DDL templates for the trace tables, rendered per database and retention.
+
+Templates use `$name` placeholders (string.Template), not `{}`: ClickHouse query
+parameters are written `{name:Type}` and must survive rendering untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from string import Template
+
+# Database names are written into DDL, where ClickHouse takes no parameters.
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A DDL template; `ttl_column` names the column rows age by, if retention applies."""
+
+    template: Template
+    ttl_column: str | None = None
+
+
+# ReplacingMergeTree by version: two processes migrating at once may both record
+# a version; readers ask for DISTINCT versions, and merges drop the duplicate.
+SCHEMA_MIGRATIONS_DDL = Statement(
+    Template(
+        """CREATE TABLE IF NOT EXISTS `$db`.schema_migrations (
+    version UInt32,
+    name String,
+    applied_at DateTime64(3)
+) ENGINE = ReplacingMergeTree
+ORDER BY version"""
+    )
+)
+
+CREATE_DATABASE_DDL = Statement(Template("CREATE DATABASE IF NOT EXISTS `$db`"))
+
+# Column names, types and indexes as the OpenTelemetry Collector's ClickHouse
+# exporter creates them, so Grafana's ClickHouse data source reads the table as is.
+OTEL_TRACES_DDL = Statement(
+    Template(
+        """CREATE TABLE IF NOT EXISTS `$db`.otel_traces (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+${ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+    ),
+    ttl_column="Timestamp",
+)
+
+OTEL_TRACES_TRACE_ID_TS_DDL = Statement(
+    Template(
+        """CREATE TABLE IF NOT EXISTS `$db`.otel_traces_trace_id_ts (
+    TraceId String CODEC(ZSTD(1)),
+    Start DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    End DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(Start)
+ORDER BY (TraceId, toUnixTimestamp(Start))
+${ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+    ),
+    ttl_column="Start",
+)
+
+# The view aggregates per inserted block only, so one trace written in several
+# batches has several rows here; readers take min(Start) and max(End).
+OTEL_TRACES_TRACE_ID_TS_MV_DDL = Statement(
+    Template(
+        """CREATE MATERIALIZED VIEW IF NOT EXISTS `$db`.otel_traces_trace_id_ts_mv
+TO `$db`.otel_traces_trace_id_ts
+AS SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End
+FROM `$db`.otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId"""
+    )
+)
+
+
+def ttl_clause(column: str, ttl_days: int | None) -> str:
+    """The TTL line for a table whose rows age by `column`, or nothing."""
+    if ttl_days is None:
+        return ""
+    if isinstance(ttl_days, bool) or not isinstance(ttl_days, int) or ttl_days < 1:
+        raise ValueError(f"ttl_days: must be a whole number of days >= 1, got {ttl_days!r}")
+    return f"TTL toDateTime({column}) + toIntervalDay({ttl_days})\n"
+
+
+def render(statement: Statement, database: str, ttl_days: int | None = None) -> str:
+    """One DDL statement for `database`, with a TTL line where retention applies."""
+    if not DATABASE_NAME.match(database):
+        raise ValueError(f"database: must match {DATABASE_NAME.pattern}, got {database!r}")
+    ttl = ttl_clause(statement.ttl_column, ttl_days) if statement.ttl_column else ""
+    return statement.template.substitute(db=database, ttl=ttl)

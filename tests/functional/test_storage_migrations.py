@@ -1,0 +1,70 @@
+"""Migrations on a real chdb engine, and how open_store refuses bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from storage import StorageURLError, Store, open_store
+from storage.connection import connect
+from storage.migrations import MIGRATIONS
+from storage.url import parse_storage_url
+
+ALL_VERSIONS = [m.version for m in MIGRATIONS]
+
+
+def fresh_database_store(shared: Store, ttl_days: int | None = None) -> Store:
+    """A store on a database of its own: chdb allows no second engine path per process."""
+    client = connect(parse_storage_url(shared.url))
+    database = f"meshlens_{os.urandom(4).hex()}"
+    return Store(client, url=shared.url, database=database, ttl_days=ttl_days)
+
+
+def test_first_migration_applies_all_then_nothing(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store)
+    try:
+        assert store.migrate() == ALL_VERSIONS
+        assert store.migrate() == []
+        assert store.migration_status() == [(m.version, m.name, True) for m in MIGRATIONS]
+        assert store.count_spans() == 0
+    finally:
+        store.close()
+
+
+def test_opening_again_applies_nothing(chdb_store: Store) -> None:
+    assert chdb_store.migration_status() == [(m.version, m.name, True) for m in MIGRATIONS]
+    with open_store(chdb_store.url) as again:
+        assert again.migrate() == []
+
+
+def test_ttl_reaches_the_tables(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store, ttl_days=7)
+    try:
+        store.migrate()
+        client = connect(parse_storage_url(chdb_store.url))
+        try:
+            for table, column in (
+                ("otel_traces", "Timestamp"),
+                ("otel_traces_trace_id_ts", "Start"),
+            ):
+                ddl = client.command(f"SHOW CREATE TABLE {store.database}.{table}")
+                assert f"TTL toDateTime({column}) + toIntervalDay(7)" in str(ddl), table
+        finally:
+            client.close()
+    finally:
+        store.close()
+
+
+def test_bad_url_is_refused_before_touching_disk(tmp_path: Path) -> None:
+    with pytest.raises(StorageURLError, match=r"sqlite:///x.*accepted forms: chdb:///"):
+        open_store("sqlite:///x")
+    with pytest.raises(StorageURLError, match=r"must start with \./"):
+        open_store(f"chdb://{tmp_path.name}/data")
+    assert not (Path.cwd() / tmp_path.name).exists()
+
+
+def test_bad_ttl_is_refused_by_name(chdb_store: Store) -> None:
+    with pytest.raises(ValueError, match="ttl_days"):
+        open_store(chdb_store.url, ttl_days=0)

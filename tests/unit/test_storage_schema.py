@@ -1,0 +1,89 @@
+import re
+
+import pytest
+
+from storage import schema
+from storage.migrations import BOOTSTRAP, MIGRATIONS
+from storage.model import SPAN_COLUMN_NAMES
+
+
+def otel_traces_ddl(ttl_days: int | None = None) -> str:
+    return schema.render(schema.OTEL_TRACES_DDL, "meshlens", ttl_days)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))",
+        "TraceId String",
+        "SpanName LowCardinality(String)",
+        "ServiceName LowCardinality(String)",
+        "ResourceAttributes Map(LowCardinality(String), String)",
+        "SpanAttributes Map(LowCardinality(String), String)",
+        "Duration UInt64 CODEC(T64, ZSTD(1))",
+        "StatusCode LowCardinality(String)",
+        "INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1",
+        "INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01)",
+        "INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01)",
+        "INDEX idx_duration Duration TYPE minmax",
+        "PARTITION BY toDate(Timestamp)",
+        "PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))",
+        "ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
+        "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1",
+    ],
+)
+def test_otel_traces_matches_the_collector_exporter(column: str) -> None:
+    assert column in otel_traces_ddl()
+
+
+def test_every_written_column_exists_in_otel_traces() -> None:
+    ddl = otel_traces_ddl()
+    nested = {m[0]: m[1] for m in re.findall(r"\n    (\w+) Nested \((.*?)\n    \)", ddl, re.S)}
+    for name in SPAN_COLUMN_NAMES:
+        parent, _, child = name.partition(".")
+        if child:
+            assert re.search(rf"\b{child} ", nested[parent]), name
+        else:
+            assert re.search(rf"\n    {name} ", ddl), name
+
+
+def test_ttl_only_when_asked() -> None:
+    assert "TTL" not in otel_traces_ddl()
+    assert "TTL toDateTime(Timestamp) + toIntervalDay(30)\nSETTINGS" in otel_traces_ddl(30)
+    index_ddl = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, "meshlens", 30)
+    assert "TTL toDateTime(Start) + toIntervalDay(30)" in index_ddl
+    assert "TTL" not in schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, "meshlens", 30)
+
+
+@pytest.mark.parametrize("ttl_days", [0, -1, True, 1.5])
+def test_bad_ttl_is_refused_by_name(ttl_days: object) -> None:
+    with pytest.raises(ValueError, match="ttl_days"):
+        otel_traces_ddl(ttl_days)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("database", ["", "a-b", "x`; DROP TABLE y", "1abc"])
+def test_database_names_that_could_break_ddl_are_refused(database: str) -> None:
+    with pytest.raises(ValueError, match="database"):
+        schema.render(schema.OTEL_TRACES_DDL, database)
+
+
+def test_trace_id_index_and_view() -> None:
+    index_ddl = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, "mesh")
+    assert "ORDER BY (TraceId, toUnixTimestamp(Start))" in index_ddl
+    assert "INDEX idx_trace_id TraceId TYPE bloom_filter" in index_ddl
+    view = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, "mesh")
+    assert "TO `mesh`.otel_traces_trace_id_ts" in view
+    assert "min(Timestamp) AS Start" in view and "max(Timestamp) AS End" in view
+    assert "WHERE TraceId != ''" in view and "GROUP BY TraceId" in view
+
+
+def test_migrations_are_ordered_unique_and_idempotent() -> None:
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)) and versions[0] == 1
+    assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
+    statements = [schema.render(s, "meshlens") for s in BOOTSTRAP]
+    statements += [sql for m in MIGRATIONS for sql in m.render("meshlens", 7)]
+    for sql in statements:
+        assert "IF NOT EXISTS" in sql, sql
+        assert "$" not in sql, sql
+    assert "CREATE TABLE IF NOT EXISTS `meshlens`.schema_migrations" in statements[1]

@@ -1,0 +1,136 @@
+import pytest
+
+from storage.model import SpanColumns, SpanStatus, TraceSearchQuery
+from storage.queries.catalog import render_operations_sql
+from storage.queries.trace_by_id import render_extent_sql, render_spans_sql
+from storage.queries.trace_search import render_search_sql, render_summary_sql
+from storage.writer import check_columns
+
+
+def where_of(sql: str) -> str:
+    return sql.split("WHERE", 1)[1].split("GROUP BY", 1)[0]
+
+
+def test_no_filters_finds_recent_traces() -> None:
+    sql, params = render_search_sql(TraceSearchQuery())
+    assert params == {"limit": 20}
+    assert where_of(sql).strip() == "TraceId != ''"
+    assert "FROM `meshlens`.otel_traces" in sql
+    assert "ORDER BY matched_at DESC, TraceId" in sql
+    assert "LIMIT {limit:UInt32}" in sql
+
+
+def test_every_filter_is_a_parameter() -> None:
+    q = TraceSearchQuery(
+        service="checkout",
+        operation="POST /pay",
+        attributes=(("http.route", "/pay"), ("k8s.namespace", "shop")),
+        min_duration_ns=5,
+        max_duration_ns=9,
+        status=SpanStatus.ERROR,
+        start_ns=100,
+        end_ns=200,
+        limit=7,
+    )
+    sql, params = render_search_sql(q, "db1")
+    where = where_of(sql)
+    assert params == {
+        "limit": 7,
+        "service": "checkout",
+        "operation": "POST /pay",
+        "attr_key_0": "http.route",
+        "attr_value_0": "/pay",
+        "attr_key_1": "k8s.namespace",
+        "attr_value_1": "shop",
+        "min_duration_ns": 5,
+        "max_duration_ns": 9,
+        "status": "Error",
+        "start_ns": 100,
+        "end_ns": 200,
+    }
+    for fragment in (
+        "ServiceName = {service:String}",
+        "SpanName = {operation:String}",
+        "SpanAttributes[{attr_key_0:String}] = {attr_value_0:String}",
+        "ResourceAttributes[{attr_key_1:String}] = {attr_value_1:String}",
+        "Duration >= {min_duration_ns:UInt64}",
+        "Duration <= {max_duration_ns:UInt64}",
+        "StatusCode = {status:String}",
+        "Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})",
+        "Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})",
+    ):
+        assert fragment in where, fragment
+    assert "FROM `db1`.otel_traces" in sql
+
+
+def test_user_values_never_reach_the_sql_text() -> None:
+    hostile = "x' OR 1=1 --"
+    q = TraceSearchQuery(service=hostile, operation=hostile, attributes=((hostile, hostile),))
+    sql, params = render_search_sql(q)
+    assert hostile not in sql
+    assert list(params.values()).count(hostile) == 4
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        (TraceSearchQuery(limit=0), "limit"),
+        (TraceSearchQuery(limit=1001), "limit"),
+        (TraceSearchQuery(limit=True), "limit"),
+        (TraceSearchQuery(min_duration_ns=-1), "min_duration_ns"),
+        (TraceSearchQuery(max_duration_ns=-1), "max_duration_ns"),
+        (TraceSearchQuery(min_duration_ns=10, max_duration_ns=5), "min_duration_ns"),
+        (TraceSearchQuery(start_ns=10, end_ns=5), "start_ns"),
+        (TraceSearchQuery(end_ns=-5), "end_ns"),
+        (TraceSearchQuery(status="error"), "status"),  # type: ignore[arg-type]
+        (TraceSearchQuery(attributes=(("", "v"),)), "attributes[0]"),
+    ],
+)
+def test_bad_queries_are_refused_by_field(query: TraceSearchQuery, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"\b{field.replace('[', '.').replace(']', '.')}:"):
+        render_search_sql(query)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(ValueError) as info:
+        render_search_sql(TraceSearchQuery(limit=0, start_ns=3, end_ns=1))
+    assert "limit:" in str(info.value) and "start_ns:" in str(info.value)
+
+
+def test_limit_bounds_are_accepted() -> None:
+    assert render_search_sql(TraceSearchQuery(limit=1))[1]["limit"] == 1
+    assert render_search_sql(TraceSearchQuery(limit=1000))[1]["limit"] == 1000
+    assert render_search_sql(TraceSearchQuery(status="Ok"))[1]["status"] == "Ok"  # type: ignore[arg-type]
+
+
+def test_summary_reads_every_span_of_the_found_traces_within_their_extent() -> None:
+    sql, params = render_summary_sql(["a", "b"])
+    assert params == {"trace_ids": ["a", "b"]}
+    assert "WHERE TraceId IN {trace_ids:Array(String)}" in sql
+    assert "min(Start) FROM `meshlens`.otel_traces_trace_id_ts" in sql
+    assert "argMin(ServiceName, (ParentSpanId != '', Timestamp))" in sql
+    assert "countIf(StatusCode = 'Error')" in sql
+
+
+def test_trace_by_id_reads_the_extent_then_the_spans_between() -> None:
+    sql, params = render_extent_sql("meshlens", "abc")
+    assert "FROM `meshlens`.otel_traces_trace_id_ts" in sql
+    assert "min(Start)" in sql and "max(End)" in sql and params == {"trace_id": "abc"}
+    sql, params = render_spans_sql("meshlens", "abc", 1, 2)
+    assert "TraceId = {trace_id:String}" in sql
+    assert "BETWEEN fromUnixTimestamp64Nano({start_ns:Int64})" in sql
+    assert "ORDER BY Timestamp" in sql
+    assert params == {"trace_id": "abc", "start_ns": 1, "end_ns": 2}
+
+
+def test_operations_filter_by_service_only_when_given() -> None:
+    assert "WHERE" not in render_operations_sql("meshlens", None)[0]
+    sql, params = render_operations_sql("meshlens", "api")
+    assert "WHERE ServiceName = {service:String}" in sql and params == {"service": "api"}
+
+
+def test_ragged_batches_name_the_short_column() -> None:
+    batch = SpanColumns(SpanId=["a", "b"], Timestamp=[1, 2])
+    with pytest.raises(ValueError, match=r"SpanColumns\.TraceId: has 0 values"):
+        check_columns(batch)
+    assert check_columns(SpanColumns()) == 0
