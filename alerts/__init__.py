@@ -1,1 +1,3 @@
+"""alerts: see DESIGN.md; built by a later issue."""
+
 __all__: list[str] = []

@@ -1,1 +1,3 @@
+"""control: see DESIGN.md; built by a later issue."""
+
 __all__: list[str] = []

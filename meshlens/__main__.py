@@ -1,0 +1,5 @@
+import sys
+
+from meshlens.cli import main
+
+sys.exit(main())

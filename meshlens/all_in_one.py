@@ -1,0 +1,139 @@
+"""`meshlens up`: collector and UI on one embedded store, in one process.
+
+chdb allows one engine per process, so every component that reads or writes the
+embedded store runs here, on one `Store`. With `--demo` the demo services, their
+sidecars and the load generator run as child processes, stopped with this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from typing import TextIO
+
+from collector import ClickHouseExporter, Collector, CollectorConfig
+from meshlens.child_processes import ChildGroup
+from meshlens.demo_topology import start_demo
+from meshlens.settings import Settings
+from storage import Store, TraceSearchQuery, open_store
+from ui import UIServer, create_app, serve_ui
+
+FIRST_TRACE_TIMEOUT_S = 60.0
+
+
+class AllInOne:
+    """The all-in-one MeshLens: start() brings every part up, stop() takes it down."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        demo: bool = False,
+        collector: bool = True,
+        ui: bool = True,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.settings = settings
+        self._want_demo = demo
+        self._want_collector = collector or demo
+        self._want_ui = ui
+        self._out = out
+        self.store: Store | None = None
+        self.collector: Collector | None = None
+        self.ui: UIServer | None = None
+        self.children = ChildGroup()
+
+    async def start(self) -> None:
+        s = self.settings
+        self.store = await asyncio.to_thread(open_store, s.storage)
+        if self._want_collector:
+            config = CollectorConfig(host=s.host, http_port=s.otlp_http_port, grpc_port=s.otlp_grpc_port)
+            self.collector = Collector(config, ClickHouseExporter(self.store))
+            await self.collector.start()
+            self._say(f"OTLP/gRPC  {s.host}:{self.collector.grpc_port}")
+            self._say(f"OTLP/HTTP  http://{s.host}:{self.collector.http_port}/v1/traces")
+        if self._want_ui:
+            self.ui = serve_ui(create_app(self.store), s.host, s.ui_port)
+            self.ui.start()
+            self._say(f"UI         {self.ui_url}")
+        if self._want_demo and self.collector is not None:
+            endpoint = f"http://127.0.0.1:{self.collector.http_port}"
+            frontend = await start_demo(self.children, s, otlp_endpoint=endpoint)
+            self._say(f"demo       {frontend} (frontend via its sidecar; logs in {s.state_dir}/logs)")
+
+    async def stop(self) -> None:
+        await self.children.stop()
+        if self.collector is not None:
+            await self.collector.stop()
+            self.collector = None
+        if self.ui is not None:
+            await asyncio.to_thread(self.ui.stop)
+            self.ui = None
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
+
+    @property
+    def ui_url(self) -> str:
+        assert self.ui is not None
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
+        return f"http://{host}:{self.ui.port}"
+
+    async def wait_first_trace(self, timeout_s: float = FIRST_TRACE_TIMEOUT_S) -> str | None:
+        """The id of the first trace to reach storage, or None after timeout_s."""
+        assert self.store is not None
+        deadline = time.monotonic() + timeout_s
+        query = TraceSearchQuery(limit=1)
+        while time.monotonic() < deadline:
+            found = await asyncio.to_thread(self.store.search_traces, query)
+            if found:
+                return found[0].trace_id
+            await asyncio.sleep(0.5)
+        return None
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._out, flush=True)
+
+
+async def run(settings: Settings, *, demo: bool, collector: bool = True, ui: bool = True) -> int:
+    """Run until SIGINT or SIGTERM; returns the exit code."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    mesh = AllInOne(settings, demo=demo, collector=collector, ui=ui)
+    started = time.monotonic()
+    try:
+        await mesh.start()
+        if demo and mesh.ui is not None:
+            first = asyncio.create_task(_announce_first_trace(mesh, started))
+        mesh._say("MeshLens is up. Ctrl-C stops it and everything it started.")
+        await _wait_or_child_exit(mesh, stopping)
+    finally:
+        if demo and mesh.ui is not None:
+            first.cancel()
+        await mesh.stop()
+    return 0
+
+
+async def _announce_first_trace(mesh: AllInOne, started: float) -> None:
+    trace_id = await mesh.wait_first_trace()
+    if trace_id is None:
+        mesh._say(f"no trace arrived in {FIRST_TRACE_TIMEOUT_S:.0f} s: see the logs")
+        return
+    elapsed = time.monotonic() - started
+    mesh._say(f"first trace after {elapsed:.1f} s: {mesh.ui_url}/trace/{trace_id}")
+
+
+async def _wait_or_child_exit(mesh: AllInOne, stopping: asyncio.Event) -> None:
+    reported: set[str] = set()
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), 1.0)
+        for child in mesh.children.exited():
+            if child.name not in reported:
+                reported.add(child.name)
+                mesh._say(f"{child.name} exited with {child.returncode}:\n{child.log_tail()}")

@@ -1,0 +1,128 @@
+"""The `meshlens` command: one subcommand per component."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from meshlens.settings import Settings, SettingsError, load_settings
+
+try:  # the data plane and collector run on uvloop when it is installed
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+    uvloop = None  # type: ignore[assignment]
+
+
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage",
+        help="chdb:///dir (embedded, default ./.meshlens/data) or http(s)://host:8123 "
+        "[env MESHLENS_STORAGE]",
+    )
+
+
+def _add_ports(p: argparse.ArgumentParser, *, ui: bool, otlp: bool) -> None:
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1) [env MESHLENS_HOST]")
+    if otlp:
+        p.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
+        p.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
+    if ui:
+        p.add_argument("--ui-port", type=int, help="UI port (default 8050)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meshlens",
+        description="MeshLens: an observability-first service mesh. Every flag also reads "
+        "MESHLENS_<FLAG> from the environment.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run collector and UI on the embedded store (all-in-one)")
+    up.add_argument("--demo", action="store_true", help="also run demo services, sidecars, load")
+    up.add_argument("--demo-rate", type=float, help="demo load in requests/s (default 5)")
+    up.add_argument("--state-dir", help="logs and demo configs (default ./.meshlens)")
+    _add_storage(up)
+    _add_ports(up, ui=True, otlp=True)
+
+    collector = sub.add_parser("collector", help="run the OTLP collector")
+    _add_storage(collector)
+    _add_ports(collector, ui=False, otlp=True)
+
+    ui = sub.add_parser("ui", help="run the Dash UI")
+    _add_storage(ui)
+    _add_ports(ui, ui=True, otlp=False)
+
+    proxy = sub.add_parser("proxy", help="run one sidecar proxy")
+    proxy.add_argument("--config", required=True, help="sidecar YAML file")
+
+    storage = sub.add_parser("storage", help="schema migrations")
+    storage.add_argument("action", choices=["migrate", "status"])
+    _add_storage(storage)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    keys = ("storage", "host", "otlp_grpc_port", "otlp_http_port", "ui_port", "state_dir")
+    overrides = {k: getattr(args, k, None) for k in (*keys, "demo_rate")}
+    return load_settings(env, **overrides)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    environ = os.environ if env is None else env
+    try:
+        settings = settings_from_args(args, environ)
+    except SettingsError as exc:
+        print(f"meshlens: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "proxy":
+        return _run_proxy(args.config)
+    if args.command == "storage":
+        return _storage_command(args.action, settings)
+    from meshlens import all_in_one
+
+    runners = {
+        "up": lambda: all_in_one.run(settings, demo=args.demo),
+        "collector": lambda: all_in_one.run(settings, demo=False, ui=False),
+        "ui": lambda: all_in_one.run(settings, demo=False, collector=False),
+    }
+    return _run(runners[args.command]())
+
+
+def _run(coro: object) -> int:
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    try:
+        return int(runner(coro))  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_proxy(config_path: str) -> int:
+    from proxy import ConfigError, load_sidecar_config, run_sidecar
+
+    try:
+        config = load_sidecar_config(config_path)
+    except ConfigError as exc:
+        print(f"meshlens proxy: {exc}", file=sys.stderr)
+        return 2
+    _run(run_sidecar(config))
+    return 0
+
+
+def _storage_command(action: str, settings: Settings) -> int:
+    from storage import open_store
+
+    store = open_store(settings.storage)
+    try:
+        if action == "migrate":
+            applied = store.migrate()
+            print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
+        for version, name, done in store.migration_status():
+            print(f"{version:4d}  {'applied' if done else 'pending':8s} {name}")
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,90 @@
+"""Settings for the `meshlens` commands: flags first, then MESHLENS_* variables, then defaults.
+
+Every flag has an environment variable of the same name (`--otlp-http-port` reads
+`MESHLENS_OTLP_HTTP_PORT`), so docker-compose and Kubernetes configure the same
+commands without flags. The environment is passed in, never read deep inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_STORAGE = "chdb://./.meshlens/data"
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message lists every problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    storage: str = DEFAULT_STORAGE
+    host: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    ui_port: int = 8050
+    state_dir: Path = Path(".meshlens")
+    demo_rate: float = 5.0
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.otlp_http_port}"
+
+
+def env_name(field_name: str) -> str:
+    return "MESHLENS_" + field_name.upper()
+
+
+def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
+    """Build Settings from `overrides` (flags; None means not given), then `env`, then defaults.
+
+    Raises SettingsError naming every bad value and where it came from.
+    """
+    values: dict[str, object] = {}
+    errors: list[str] = []
+    for f in fields(Settings):
+        given = overrides.get(f.name)
+        source = f"--{f.name.replace('_', '-')}"
+        if given is None and env_name(f.name) in env:
+            given, source = env[env_name(f.name)], env_name(f.name)
+        if given is None:
+            continue
+        try:
+            values[f.name] = _convert(f.name, given)
+        except ValueError as exc:
+            errors.append(f"{source}: {exc}")
+    if errors:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, value: object) -> object:
+    if name.endswith("_port"):
+        port = _as_int(value)
+        if not 0 <= port <= 65535:
+            raise ValueError(f"must be a port number 0..65535, got {value!r}")
+        return port
+    if name == "demo_rate":
+        try:
+            rate = float(str(value))
+        except ValueError:
+            raise ValueError(f"must be a number of requests per second, got {value!r}") from None
+        if not 0 < rate <= 1000:
+            raise ValueError(f"must be in (0, 1000] requests per second, got {value!r}")
+        return rate
+    if name == "state_dir":
+        return Path(str(value))
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _as_int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ValueError(f"must be an integer, got {value!r}") from None

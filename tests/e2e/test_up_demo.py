@@ -1,0 +1,151 @@
+"""`meshlens up --demo` as a user runs it: a process, real ports, a trace on screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ports import free_ports
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+SERVICES = {"frontend", "catalog", "inventory"}
+
+
+class UpProcess:
+    """`meshlens up --demo` in its own process group, its output read line by line."""
+
+    def __init__(self, state_dir: Path) -> None:
+        grpc_port, http_port, ui_port = free_ports(3)
+        self.marker = uuid.uuid4().hex
+        env = dict(os.environ, MESHLENS_E2E_MARKER=self.marker)
+        argv = [
+            sys.executable, "-m", "meshlens", "up", "--demo",
+            "--storage", f"chdb://{state_dir}/data", "--state-dir", str(state_dir),
+            "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
+            "--ui-port", str(ui_port), "--demo-rate", "20",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for_line(self, prefix: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, "meshlens up exited:\n" + "\n".join(self.output)
+                continue
+            self.output.append(line)
+            if line.startswith(prefix):
+                return line
+        seen = "\n".join(self.output)
+        raise AssertionError(f"no line starting {prefix!r} in {timeout_s} s:\n{seen}")
+
+    def interrupt(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise
+
+    def processes_left(self) -> list[int]:
+        """Processes other than the test's own still carrying this run's marker."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if self.marker.encode() in environ:
+                found.append(int(entry.name))
+        return found
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[UpProcess]:
+    running = UpProcess(tmp_path)
+    try:
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.interrupt()
+        for pid in running.processes_left():
+            os.kill(pid, signal.SIGKILL)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def find_full_trace(ui: str, timeout_s: float) -> tuple[str, list[dict]]:
+    """A trace holding spans of all three demo services."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for summary in get_json(f"{ui}/api/traces?service=inventory&limit=50")["traces"]:
+            if set(summary["services"]) >= SERVICES:
+                spans = get_json(f"{ui}/api/traces/{summary['trace_id']}")["spans"]
+                return summary["trace_id"], spans
+        time.sleep(1)
+    raise AssertionError(f"no trace with {sorted(SERVICES)} in {timeout_s} s")
+
+
+def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
+    ui = up.wait_for_line("UI ", 90).split()[-1]
+    up.wait_for_line("first trace after", 90)
+
+    trace_id, spans = find_full_trace(ui, 60)
+
+    by_id = {s["span_id"]: s for s in spans}
+    roots = [s for s in spans if not s["parent_span_id"]]
+    assert len(roots) == 1 and roots[0]["service_name"] == "frontend"
+    assert roots[0]["span_kind"] == "Server"
+    for span in spans:
+        if span["parent_span_id"]:
+            assert span["parent_span_id"] in by_id, f"orphan span {span}"
+    # each hop: a client span in the caller's sidecar is the parent of the callee's server span
+    for callee, caller in (("catalog", "frontend"), ("inventory", "catalog")):
+        server = next(
+            s for s in spans if s["service_name"] == callee and s["span_kind"] == "Server"
+        )
+        parent = by_id[server["parent_span_id"]]
+        assert (parent["service_name"], parent["span_kind"]) == (caller, "Client")
+    db = [s for s in spans if s["span_attributes"].get("db.system.name") == "sqlite"]
+    assert db and db[0]["service_name"] == "inventory"
+
+    with urllib.request.urlopen(f"{ui}/trace/{trace_id}", timeout=10) as resp:
+        assert resp.status == 200
+        page = resp.read().decode()
+    for service in SERVICES:
+        assert service in page
+
+    assert up.interrupt() == 0
+    assert up.processes_left() == []
