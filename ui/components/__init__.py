@@ -1,0 +1,1 @@
+"""Dash components: pure functions from data to layout or figures."""

@@ -1,0 +1,1 @@
+"""One module per page: its layout and the callbacks that drive it."""
