@@ -1,0 +1,264 @@
+"""Accept stage: a listener and its downstream connections.
+
+Each accepted connection parses requests with :class:`RequestParser` and hands
+them, one at a time and in order, to the listener's handler (inbound or
+outbound). Bad input is answered with 400/431/501 and the connection closed; the
+request is never handed on. ``ssl`` is the transport-security seam: mTLS will
+pass a server context here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from proxy.body import BodyAborted, BodyStream
+from proxy.http_codec import (
+    MAX_HEAD_BYTES,
+    Framing,
+    HttpError,
+    RequestHead,
+    RequestParser,
+    ResponseHead,
+    simple_response,
+)
+
+log = logging.getLogger(__name__)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_MAX_PIPELINED = 16
+
+
+class Exchange:
+    """One request on a downstream connection and the means to answer it."""
+
+    __slots__ = ("body", "close_after", "conn", "head")
+
+    def __init__(self, head: RequestHead, body: BodyStream, conn: Downstream) -> None:
+        self.head = head
+        self.body = body
+        self.conn = conn
+        self.close_after = not head.keep_alive
+
+    def respond(self, status: int, body: bytes = b"",
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """A small response made by the proxy itself (errors, no route)."""
+        self.conn.write(simple_response(status, body, headers, close=self.close_after))
+
+
+RequestHandler = Callable[[Exchange], Awaitable[None]]
+
+
+class Downstream(asyncio.Protocol):
+    """A connection from a client (the app, or another sidecar)."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self._parser = RequestParser(self, listener.max_head_bytes)
+        self._queue: deque[Exchange | HttpError] = deque()
+        self._body: BodyStream | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._reading_paused = False
+        self._paused_for_body = False
+        self._paused_for_queue = False
+        self._input_closed = False
+        self.transport: asyncio.Transport | None = None
+        self.peer: tuple[str, int] = ("", 0)
+        self.closed = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = (str(peer[0]), int(peer[1]))
+        self._listener.connections.add(self)
+        self._listener.accepted += 1
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self._parser.feed(data)
+        except HttpError as error:
+            self._reject(error)
+
+    def eof_received(self) -> bool:
+        self._input_closed = True
+        if self._body is not None:
+            self._body.abort()
+        # Half-close with a request in flight: answer it, then close (True keeps
+        # the transport open); with nothing in flight let the transport close.
+        return bool(self._queue) or self._worker is not None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._listener.connections.discard(self)
+        if self._body is not None:
+            self._body.abort(BodyAborted("downstream closed"))
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    # MessageSink for the request parser
+
+    def on_head(self, head: RequestHead | ResponseHead) -> None:
+        assert isinstance(head, RequestHead)
+        if head.framing is Framing.NONE:
+            body = BodyStream.empty()
+        else:
+            body = BodyStream(self._pause_for_body, self._resume_for_body)
+        self._body = body
+        self._queue.append(Exchange(head, body, self))
+        if len(self._queue) > _MAX_PIPELINED:
+            self._paused_for_queue = True
+            self._update_reading()
+        self._ensure_worker()
+
+    def on_body(self, chunk: bytes) -> None:
+        if self._body is not None:
+            self._body.feed(chunk)
+
+    def on_end(self) -> None:
+        if self._body is not None:
+            self._body.end()
+            self._body = None
+
+    # writing
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self.closed:
+            raise BodyAborted("downstream closed")
+        if self._write_paused:
+            self._write_waiter = asyncio.get_running_loop().create_future()
+            await self._write_waiter
+            if self.closed:
+                raise BodyAborted("downstream closed")
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    # internals
+
+    def _wake_writer(self) -> None:
+        if self._write_waiter is not None and not self._write_waiter.done():
+            self._write_waiter.set_result(None)
+
+    def _pause_for_body(self) -> None:
+        self._paused_for_body = True
+        self._update_reading()
+
+    def _resume_for_body(self) -> None:
+        self._paused_for_body = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        pause = self._input_closed or self._paused_for_body or self._paused_for_queue
+        if pause and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        elif not pause and self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def _reject(self, error: HttpError) -> None:
+        self._input_closed = True
+        self._update_reading()
+        if self._body is not None:
+            self._body.abort(BodyAborted(error.reason))
+            self._body = None
+        self._queue.append(error)
+        self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _serve(self) -> None:
+        handler = self._listener.handler
+        try:
+            while self._queue and not self.closed:
+                item = self._queue.popleft()
+                if isinstance(item, HttpError):
+                    self._listener.rejected += 1
+                    self.write(simple_response(item.status, item.reason.encode() + b"\n",
+                                               close=True))
+                    self.close()
+                    return
+                if self._paused_for_queue and len(self._queue) <= _MAX_PIPELINED:
+                    self._paused_for_queue = False
+                    self._update_reading()
+                if (not item.body.ended and item.head.version == "1.1"
+                        and (item.head.header(b"expect") or b"").lower() == b"100-continue"):
+                    self.write(_CONTINUE)
+                await handler(item)
+                if item.close_after or not item.body.ended:
+                    self.close()
+                    return
+            if self._input_closed:
+                self.close()
+        except BodyAborted:
+            self.close()
+        except HttpError as error:  # raised by a handler before it wrote anything
+            self.write(simple_response(error.status, error.reason.encode() + b"\n", close=True))
+            self.close()
+        except Exception:
+            log.exception("%s: request handler failed", self._listener.name)
+            self.close()
+        finally:
+            self._worker = None
+
+
+class Listener:
+    """A bound TCP listener whose connections are served by ``handler``."""
+
+    def __init__(self, name: str, handler: RequestHandler, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None = None,
+                 max_head_bytes: int = MAX_HEAD_BYTES) -> None:
+        self.name = name
+        self.handler = handler
+        self.host, self.requested_port = host, port
+        self.ssl_context = ssl_context
+        self.max_head_bytes = max_head_bytes
+        self.connections: set[Downstream] = set()
+        self.accepted = 0
+        self.rejected = 0
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Downstream(self), self.host, self.requested_port, ssl=self.ssl_context,
+            reuse_address=True,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for conn in list(self.connections):
+            conn.close()
+        await server.wait_closed()

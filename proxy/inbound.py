@@ -1,0 +1,69 @@
+"""Inbound stage: requests from other sidecars to the local app.
+
+Each request gets a SERVER span, a child of the caller's ``traceparent``; the app
+receives the new span's ``traceparent`` so its own calls continue the trace.
+Later stages slot in here: peer identity from mTLS and the authorization check.
+"""
+
+from __future__ import annotations
+
+from proxy.accept import Exchange
+from proxy.config import Endpoint, SidecarConfig
+from proxy.forward import Outcome, forward
+from proxy.http_codec import end_to_end_headers, split_target, target_path
+from proxy.route import split_authority
+from proxy.telemetry import Telemetry
+from proxy.trace_context import TRACEPARENT, TRACESTATE
+from proxy.upstream_pool import UpstreamPool
+
+TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
+
+
+class InboundHandler:
+    """Forwards every request to ``app_host:app_port``, one SERVER span per request."""
+
+    def __init__(self, config: SidecarConfig, pool: UpstreamPool, telemetry: Telemetry) -> None:
+        self._app = Endpoint(config.app_host, config.app_port)
+        self._service = config.service
+        self._pool = pool
+        self._telemetry = telemetry
+        self.listen_port = config.inbound_port
+
+    async def __call__(self, exchange: Exchange) -> None:
+        head = exchange.head
+        authority, target = split_target(head.target)
+        host_header = authority or head.header(b"host") or b""
+        host, port = split_authority(host_header.decode("latin-1"))
+        peer_host, peer_port = exchange.conn.peer
+        hop = self._telemetry.start_hop(
+            "inbound", head.method, target_path(target),
+            head.header(TRACEPARENT), head.header(TRACESTATE),
+            {
+                "server.address": host or self._service,
+                "server.port": port or self.listen_port,
+                "network.peer.address": peer_host,
+                "network.peer.port": peer_port,
+                "url.scheme": "http",
+                "network.protocol.version": head.version,
+            },
+        )
+        headers = with_trace_headers(head.headers, hop.traceparent, hop.tracestate)
+        outcome: Outcome | None = None
+        try:
+            outcome = await forward(exchange, self._pool, self._app, target, headers)
+        finally:
+            if outcome is None:
+                hop.finish(None, "downstream_reset")
+            else:
+                hop.finish(outcome.status, outcome.error)
+
+
+def with_trace_headers(headers: list[tuple[bytes, bytes]], traceparent: str | None,
+                       tracestate: str | None) -> list[tuple[bytes, bytes]]:
+    """End-to-end headers with the trace headers replaced by this hop's."""
+    out = end_to_end_headers(headers, drop=TRACE_HEADERS)
+    if traceparent:
+        out.append((b"traceparent", traceparent.encode("ascii")))
+        if tracestate:
+            out.append((b"tracestate", tracestate.encode("ascii")))
+    return out

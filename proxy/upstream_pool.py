@@ -1,0 +1,207 @@
+"""Upstream connections and the keep-alive pool per endpoint.
+
+An :class:`UpstreamConnection` carries one request at a time (no pipelining):
+the forwarder writes the request, then reads the response head and streams the
+body. After a complete response on a keep-alive connection the forwarder
+releases it to the :class:`UpstreamPool`, which hands it out again. ``ssl`` is
+the transport-security seam for mTLS to the destination's inbound listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import defaultdict, deque
+
+from proxy.body import BodyAborted, BodyStream
+from proxy.config import Endpoint
+from proxy.http_codec import Framing, HttpError, RequestHead, ResponseHead, ResponseParser
+
+
+class UpstreamReset(ConnectionError):
+    """The upstream closed or broke the connection before its response head."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    def __init__(self, endpoint: Endpoint, pool: UpstreamPool) -> None:
+        self.endpoint = endpoint
+        self._pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.requests = 0
+        self._parser: ResponseParser | None = None
+        self._head: asyncio.Future[ResponseHead] | None = None
+        self.body: BodyStream = BodyStream.empty()
+        self._response: ResponseHead | None = None
+        self._complete = False
+        self._write_paused = False
+        self._write_waiter: asyncio.Future[None] | None = None
+
+    # lifecycle of one exchange
+
+    def begin(self, head_request: bool) -> None:
+        """Prepare for the next response (call before writing the request)."""
+        self.requests += 1
+        self._parser = ResponseParser(self, head_request=head_request)
+        self._head = asyncio.get_running_loop().create_future()
+        self._response = None
+        self._complete = False
+
+    async def response_head(self) -> ResponseHead:
+        assert self._head is not None, "begin() first"
+        return await self._head
+
+    @property
+    def reusable(self) -> bool:
+        response = self._response
+        return (not self.closed and self._complete and response is not None
+                and response.keep_alive and response.framing is not Framing.UNTIL_CLOSE)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.closed:
+            raise UpstreamReset("upstream connection closed")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._write_paused and not self.closed:
+            self._write_waiter = asyncio.get_running_loop().create_future()
+            await self._write_waiter
+        if self.closed:
+            raise UpstreamReset("upstream connection closed")
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:
+            self.close()  # bytes nobody asked for: the connection is not trustworthy
+            return
+        try:
+            self._parser.feed(data)
+        except HttpError as error:
+            self._fail(error)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.forget(self)
+        response = self._response
+        if response is not None and response.framing is Framing.UNTIL_CLOSE:
+            self._complete = True
+            self.body.end()
+        self._fail(UpstreamReset("upstream closed the connection"))
+        if self._write_waiter is not None and not self._write_waiter.done():
+            self._write_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._write_waiter is not None and not self._write_waiter.done():
+            self._write_waiter.set_result(None)
+
+    # MessageSink for the response parser
+
+    def on_head(self, head: RequestHead | ResponseHead) -> None:
+        assert isinstance(head, ResponseHead)
+        if 100 <= head.status < 200:
+            return  # interim answers stay with this hop (the proxy sent its own 100)
+        self._response = head
+        self.body = (BodyStream(self._pause_reading, self._resume_reading)
+                     if head.has_body else BodyStream.empty())
+        if self._head is not None and not self._head.done():
+            self._head.set_result(head)
+
+    def on_body(self, chunk: bytes) -> None:
+        self.body.feed(chunk)
+
+    def on_end(self) -> None:
+        if self._response is None:
+            return  # end of an interim response
+        self._complete = True
+        self.body.end()
+        self._parser = None
+
+    def _fail(self, error: Exception) -> None:
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(error)
+            self._head.exception()  # retrieved here; the forwarder may already be gone
+        if not self._complete:
+            self.body.abort(BodyAborted(str(error)))
+        if not self.closed:
+            self.close()
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections per endpoint, opened on demand."""
+
+    def __init__(self, connect_timeout: float = 5.0, max_idle_per_endpoint: int = 32,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.connect_timeout = connect_timeout
+        self.max_idle = max_idle_per_endpoint
+        self.ssl_context = ssl_context
+        self._idle: defaultdict[Endpoint, deque[UpstreamConnection]] = defaultdict(deque)
+        self._all: set[UpstreamConnection] = set()
+        self.opened = 0
+
+    async def acquire(self, endpoint: Endpoint) -> tuple[UpstreamConnection, bool]:
+        """A connection to ``endpoint`` and whether it was reused; raises OSError."""
+        idle = self._idle.get(endpoint)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn, True
+        loop = asyncio.get_running_loop()
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: UpstreamConnection(endpoint, self),
+                                   endpoint.host, endpoint.port, ssl=self.ssl_context),
+            self.connect_timeout,
+        )
+        self.opened += 1
+        self._all.add(protocol)
+        return protocol, False
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Back to the pool if it can carry another request, closed otherwise."""
+        idle = self._idle[conn.endpoint]
+        if conn.reusable and len(idle) < self.max_idle:
+            conn._parser = None
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        self._all.discard(conn)
+        idle = self._idle.get(conn.endpoint)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def idle_count(self, endpoint: Endpoint | None = None) -> int:
+        if endpoint is not None:
+            return len(self._idle.get(endpoint, ()))
+        return sum(len(q) for q in self._idle.values())
+
+    async def close(self) -> None:
+        for conn in list(self._all):
+            conn.close()
+        self._idle.clear()
+        await asyncio.sleep(0)  # let the transports run connection_lost

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from proxy.trace_context import (
+    TraceParent,
+    clean_tracestate,
+    format_traceparent,
+    parse_traceparent,
+)
+
+VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_parse_valid_header() -> None:
+    parsed = parse_traceparent(VALID)
+    assert parsed == TraceParent(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, 1, 0)
+    assert parsed.sampled and parsed.trace_id_hex == VALID[3:35]
+    assert parse_traceparent(VALID.encode()) == parsed
+    assert parse_traceparent(f" {VALID}\t") == parsed
+
+
+def test_format_round_trips() -> None:
+    parsed = parse_traceparent(VALID)
+    assert parsed is not None
+    assert format_traceparent(parsed.trace_id, parsed.span_id, parsed.flags) == VALID
+    assert format_traceparent(1, 2, 0) == f"00-{1:032x}-{2:016x}-00"
+
+
+def test_future_version_may_carry_more_fields() -> None:
+    parsed = parse_traceparent("cc" + VALID[2:] + "-what-the-future-holds")
+    assert parsed is not None and parsed.version == 0xCC
+
+
+@pytest.mark.parametrize("value", [
+    None,
+    "",
+    "garbage",
+    VALID.upper(),                                          # uppercase hex
+    "ff" + VALID[2:],                                       # version ff is invalid
+    VALID + "-extra",                                       # version 00 has 4 fields
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # zero trace id
+    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # zero span id
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",   # short span id
+    "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # wrong separator
+    "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",  # not hex
+    "cc" + VALID[2:] + "x",                                 # future version, no dash
+    b"\xff" * 55,
+])
+def test_invalid_headers_are_ignored(value: str | bytes | None) -> None:
+    assert parse_traceparent(value) is None
+
+
+def test_tracestate_is_passed_on_within_limits() -> None:
+    assert clean_tracestate(b"congo=t61rcWkgMzE, rojo=00f067aa0ba902b7") == \
+        "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+    assert clean_tracestate(None) is None
+    assert clean_tracestate(",".join(f"k{i}=v" for i in range(33))) is None
+    assert clean_tracestate("novalue") is None
+    assert clean_tracestate("a=" + "x" * 600) is None
