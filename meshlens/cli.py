@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 
 from meshlens.settings import Settings, SettingsError, load_settings
 
@@ -109,7 +109,11 @@ def _run_proxy(config_path: str) -> int:
     except ConfigError as exc:
         print(f"meshlens proxy: {exc}", file=sys.stderr)
         return 2
-    _run(run_sidecar(config))
+    return _run(_sidecar_until_signal(run_sidecar(config)))
+
+
+async def _sidecar_until_signal(running: Awaitable[None]) -> int:
+    await running
     return 0
 
 
