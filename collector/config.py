@@ -1,0 +1,123 @@
+"""Collector configuration: frozen, validated up front, every problem reported at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MiB = 1024 * 1024
+
+
+class CollectorConfigError(ValueError):
+    """One or more invalid settings; `problems` lists each with its place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid collector config:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_int(problems: list[str], where: str, value: object, low: int, high: int) -> None:
+    if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
+        problems.append(f"{where}: must be an integer {low}..{high}, got {value!r}")
+
+
+def _check_positive(problems: list[str], where: str, value: object) -> None:
+    if not _is_number(value) or not value > 0:  # type: ignore[operator]
+        problems.append(f"{where}: must be a number > 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """Retries of a failed export: attempts in all, and the exponential backoff.
+
+    Checked as part of `CollectorConfig` (so that all problems come at once), or by
+    `RetryingExporter` when used on its own.
+    """
+
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 5.0
+    backoff_multiplier: float = 2.0
+
+    def problems(self, where: str = "retry") -> list[str]:
+        problems: list[str] = []
+        _check_int(problems, f"{where}.max_attempts", self.max_attempts, 1, 100)
+        _check_positive(problems, f"{where}.initial_backoff_s", self.initial_backoff_s)
+        _check_positive(problems, f"{where}.max_backoff_s", self.max_backoff_s)
+        if not _is_number(self.backoff_multiplier) or self.backoff_multiplier < 1:
+            problems.append(
+                f"{where}.backoff_multiplier: must be a number >= 1, "
+                f"got {self.backoff_multiplier!r}"
+            )
+        if not problems and self.max_backoff_s < self.initial_backoff_s:
+            problems.append(
+                f"{where}.max_backoff_s: must be >= initial_backoff_s "
+                f"({self.initial_backoff_s}), got {self.max_backoff_s}"
+            )
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """Where the OTLP receivers listen and how spans are queued and batched.
+
+    Port 0 picks a free port (see `Collector.http_port`/`grpc_port`). The host is
+    loopback by default; listen on "0.0.0.0" only on purpose.
+    """
+
+    host: str = "127.0.0.1"
+    http_port: int = 4318
+    grpc_port: int = 4317
+    # Largest request accepted, compressed and again decompressed (gzip bombs);
+    # also the gRPC max receive message size.
+    max_body_bytes: int = 16 * MiB
+    queue_spans: int = 100_000
+    batch_spans: int = 8192
+    batch_timeout_s: float = 0.2
+    # What a client is told to wait when the queue is full (Retry-After, RetryInfo).
+    retry_after_s: int = 1
+    # How long stop() waits for the exporter to take what is still queued.
+    drain_timeout_s: float = 10.0
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+    def problems(self) -> list[str]:
+        problems: list[str] = []
+        if not isinstance(self.host, str) or not self.host:
+            problems.append(f"collector.host: must be a host name or address, got {self.host!r}")
+        _check_int(problems, "collector.http_port", self.http_port, 0, 65535)
+        _check_int(problems, "collector.grpc_port", self.grpc_port, 0, 65535)
+        if _is_int(self.http_port) and self.http_port and self.http_port == self.grpc_port:
+            problems.append(
+                f"collector.grpc_port: must differ from http_port, both are {self.http_port}"
+            )
+        _check_int(problems, "collector.max_body_bytes", self.max_body_bytes, 1024, 1024 * MiB)
+        _check_int(problems, "collector.queue_spans", self.queue_spans, 1, 100_000_000)
+        _check_int(problems, "collector.batch_spans", self.batch_spans, 1, 10_000_000)
+        if (
+            _is_int(self.queue_spans)
+            and _is_int(self.batch_spans)
+            and self.batch_spans > self.queue_spans
+        ):
+            problems.append(
+                f"collector.batch_spans: must be <= queue_spans ({self.queue_spans}), "
+                f"got {self.batch_spans}"
+            )
+        _check_positive(problems, "collector.batch_timeout_s", self.batch_timeout_s)
+        _check_int(problems, "collector.retry_after_s", self.retry_after_s, 1, 3600)
+        _check_positive(problems, "collector.drain_timeout_s", self.drain_timeout_s)
+        if isinstance(self.retry, RetryConfig):
+            problems.extend(self.retry.problems("collector.retry"))
+        else:
+            problems.append(f"collector.retry: must be a RetryConfig, got {self.retry!r}")
+        return problems
+
+    def __post_init__(self) -> None:
+        if problems := self.problems():
+            raise CollectorConfigError(problems)

@@ -1,0 +1,197 @@
+"""OTLP/HTTP trace receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip.
+
+Answers follow the OTLP/HTTP spec: the `ExportTraceServiceResponse` or a
+`google.rpc.Status` error in the encoding of the request; 400 for payloads that
+are not OTLP (the message says what and where), 413 for bodies over
+`max_body_bytes` (compressed, and again once decompressed, against gzip bombs),
+415 for other content types or encodings, 429 with Retry-After when the queue is
+full. The body is read in chunks and decompressed by us (aiohttp's automatic
+decompression is off) so that neither size is ever unbounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
+
+from collector.pipeline import SpanConsumer
+from collector.receivers import rpc_status
+from collector.self_tracing import suppress_self_tracing
+from collector.translate import OtlpDecodeError, decode_json, decode_protobuf
+from storage.model import SpanColumns
+
+log = logging.getLogger(__name__)
+
+TRACES_PATH = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_OK_BODY = {PROTOBUF: b"", JSON: b"{}"}  # an empty ExportTraceServiceResponse
+_READ_CHUNK = 64 * 1024
+# Bodies this large are decoded in a worker thread so the loop keeps serving.
+_DECODE_IN_THREAD_BYTES = 1024 * 1024
+
+
+class _Refusal(Exception):
+    """Stop handling a request and answer with this status and message."""
+
+    def __init__(self, http_status: int, rpc_code: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.rpc_code = rpc_code
+        self.message = message
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (all of its members), refusing output over `limit` bytes."""
+    output = bytearray()
+    while data:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            output += inflater.decompress(data, limit + 1 - len(output))
+        except zlib.error as exc:
+            raise _Refusal(400, rpc_status.INVALID_ARGUMENT, f"invalid gzip body: {exc}") from None
+        if len(output) > limit:
+            raise _too_large(limit, "decompressed ")
+        if not inflater.eof:
+            raise _Refusal(400, rpc_status.INVALID_ARGUMENT, "truncated gzip body")
+        data = inflater.unused_data
+    return bytes(output)
+
+
+def _too_large(limit: int, which: str = "") -> _Refusal:
+    return _Refusal(
+        413, rpc_status.RESOURCE_EXHAUSTED, f"{which}request body is larger than {limit} bytes"
+    )
+
+
+class OtlpHttpReceiver:
+    def __init__(
+        self,
+        consumer: SpanConsumer,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4318,
+        max_body_bytes: int = 16 * 1024 * 1024,
+        retry_after_s: int = 1,
+    ) -> None:
+        self._consumer = consumer
+        self._host = host
+        self._port = port
+        self._max_body_bytes = max_body_bytes
+        self._retry_after_s = retry_after_s
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._bound_port is None:
+            raise RuntimeError("OTLP/HTTP receiver is not started")
+        return self._bound_port
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_post(TRACES_PATH, self._handle)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            auto_decompress=False,
+            handle_signals=False,
+            shutdown_timeout=5.0,
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._bound_port = int(runner.addresses[0][1])
+        log.info("OTLP/HTTP receiver listening on %s:%d", self._host, self._bound_port)
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        self._bound_port = None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        content_type = request.content_type
+        as_json = content_type != PROTOBUF
+        with suppress_self_tracing():
+            try:
+                batch = await self._decode(request, content_type)
+                if not self._consumer.try_put(batch):
+                    return self._refuse(
+                        _Refusal(429, rpc_status.RESOURCE_EXHAUSTED, "span queue is full"),
+                        as_json,
+                        retry=True,
+                    )
+            except _Refusal as refusal:
+                return self._refuse(refusal, as_json)
+            except Exception:
+                log.exception("OTLP/HTTP export failed")
+                return self._refuse(
+                    _Refusal(500, rpc_status.INTERNAL, "internal error; see collector log"),
+                    as_json,
+                )
+        return web.Response(body=_OK_BODY[content_type], content_type=content_type)
+
+    async def _decode(self, request: web.Request, content_type: str) -> SpanColumns:
+        if content_type not in _OK_BODY:
+            raise _Refusal(
+                415,
+                rpc_status.INVALID_ARGUMENT,
+                f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}",
+            )
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", ""):
+            raise _Refusal(
+                415,
+                rpc_status.INVALID_ARGUMENT,
+                f"unsupported Content-Encoding {encoding!r}; use gzip or identity",
+            )
+        body = await self._read_body(request)
+        if encoding == "gzip":
+            body = gunzip_bounded(body, self._max_body_bytes)
+        decode = decode_protobuf if content_type == PROTOBUF else decode_json
+        try:
+            if len(body) >= _DECODE_IN_THREAD_BYTES:
+                return await asyncio.to_thread(decode, body)
+            return decode(body)
+        except OtlpDecodeError as exc:
+            raise _Refusal(400, rpc_status.INVALID_ARGUMENT, str(exc)) from None
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self._max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _too_large(limit)
+        body = bytearray()
+        try:
+            async for chunk in request.content.iter_chunked(_READ_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(limit)
+        except (RequestPayloadError, ConnectionError) as exc:
+            raise _Refusal(
+                400, rpc_status.INVALID_ARGUMENT, f"could not read request body: {exc}"
+            ) from None
+        return bytes(body)
+
+    def _refuse(self, refusal: _Refusal, as_json: bool, *, retry: bool = False) -> web.Response:
+        retry_after = self._retry_after_s if retry else None
+        body = rpc_status.status_body(
+            refusal.rpc_code, refusal.message, as_json=as_json, retry_after_s=retry_after
+        )
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return web.Response(
+            status=refusal.http_status,
+            body=body,
+            content_type=JSON if as_json else PROTOBUF,
+            headers=headers,
+        )

@@ -1,0 +1,227 @@
+"""Batch processor, retry wrapper and exporters, wired to real fakes (no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from collector import ClickHouseExporter, RetryConfig, RetryingExporter, SinkExporter
+from collector.exporters import SinkExporterError
+from collector.processors import BatchProcessor, split_columns
+from collector.self_tracing import is_self_tracing_suppressed
+from storage.model import SpanColumns, SpanRecord
+
+_next_id = 0
+
+
+def spans(count: int) -> SpanColumns:
+    global _next_id
+    batch = SpanColumns()
+    for _ in range(count):
+        _next_id += 1
+        batch.append(
+            SpanRecord(
+                timestamp_ns=_next_id,
+                trace_id=f"{_next_id:032x}",
+                span_id=f"{_next_id:016x}",
+                parent_span_id="",
+                span_name="op",
+                span_kind="Server",
+                service_name="svc",
+                duration_ns=1,
+            )
+        )
+    return batch
+
+
+def sizes(sink: SinkExporter) -> list[int]:
+    return [len(b) for b in sink.batches]
+
+
+async def test_merges_small_batches_and_splits_at_batch_size() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, batch_spans=4, batch_timeout_s=60)
+    await processor.start()
+    sent = [spans(2), spans(2), spans(2)]
+    for batch in sent:
+        assert processor.try_put(batch)
+    await sink.wait_for_spans(4)
+    assert sizes(sink) == [4]
+    await processor.stop()  # drains the last 2 without waiting for the timeout
+    assert sizes(sink) == [4, 2]
+    expected = SpanColumns()
+    for batch in sent:
+        expected.extend(batch)
+    assert sink.spans() == expected  # nothing lost, order kept
+
+
+async def test_large_batch_is_split() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, batch_spans=4, batch_timeout_s=60)
+    await processor.start()
+    assert processor.try_put(spans(10))
+    await sink.wait_for_spans(8)
+    await processor.stop()
+    assert sizes(sink) == [4, 4, 2]
+
+
+async def test_flushes_after_timeout() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, batch_spans=100, batch_timeout_s=0.05)
+    await processor.start()
+    processor.try_put(spans(3))
+    await sink.wait_for_spans(3, timeout_s=2)
+    assert sizes(sink) == [3]
+    await processor.stop()
+
+
+async def test_refuses_when_full_counting_spans_being_exported() -> None:
+    sink = SinkExporter()
+    sink.pause()
+    processor = BatchProcessor(sink, queue_spans=5, batch_spans=5, batch_timeout_s=0.01)
+    await processor.start()
+    assert processor.try_put(spans(3))
+    await asyncio.sleep(0.05)  # now being exported, stuck in the paused sink
+    assert processor.queued_spans == 3
+    assert not processor.try_put(spans(3))
+    assert processor.try_put(spans(2))
+    assert not processor.try_put(spans(1))
+    assert processor.stats.refused_spans == 4
+    await sink.resume()
+    await sink.wait_for_spans(5)
+    await asyncio.sleep(0.05)
+    assert processor.queued_spans == 0
+    assert processor.try_put(spans(1))
+    await processor.stop()
+    assert processor.stats.accepted_spans == processor.stats.exported_spans == 6
+
+
+async def test_oversized_batch_is_taken_when_queue_is_empty() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, queue_spans=5, batch_spans=5)
+    await processor.start()
+    assert processor.try_put(spans(8))
+    await processor.stop()
+    assert sink.span_count == 8
+
+
+async def test_failed_export_is_dropped_and_counted() -> None:
+    sink = SinkExporter()
+    sink.fail_next(1)
+    processor = BatchProcessor(sink, batch_spans=2, batch_timeout_s=60)
+    await processor.start()
+    processor.try_put(spans(2))
+    processor.try_put(spans(2))
+    await sink.wait_for_spans(2)
+    await processor.stop()
+    assert processor.stats.dropped_spans == 2
+    assert processor.stats.exported_spans == 2
+    assert processor.queued_spans == 0
+
+
+async def test_stop_gives_up_after_drain_timeout() -> None:
+    sink = SinkExporter()
+    sink.pause()
+    processor = BatchProcessor(sink, batch_spans=2, batch_timeout_s=60, drain_timeout_s=0.1)
+    await processor.start()
+    processor.try_put(spans(2))
+    processor.try_put(spans(3))
+    await processor.stop()
+    assert processor.stats.dropped_spans == 5  # 2 cancelled mid-export, 3 never sent
+    assert not processor.try_put(spans(1))
+
+
+async def test_lifecycle() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, batch_timeout_s=60)
+    await processor.stop()  # before start
+    assert not processor.try_put(spans(1))
+    await processor.start()
+    await processor.start()  # twice
+    processor.try_put(spans(1))
+    await processor.stop()
+    await processor.stop()  # twice
+    await processor.start()  # and again
+    processor.try_put(spans(2))
+    await processor.stop()
+    assert sizes(sink) == [1, 2]
+
+
+async def test_exports_do_not_trace_themselves() -> None:
+    seen: list[bool] = []
+
+    class Recorder:
+        async def push(self, batch: SpanColumns) -> None:
+            seen.append(is_self_tracing_suppressed())
+
+    processor = BatchProcessor(Recorder(), batch_timeout_s=60)
+    await processor.start()
+    processor.try_put(spans(1))
+    await processor.stop()
+    assert seen == [True]
+    assert not is_self_tracing_suppressed()
+
+
+def test_split_columns() -> None:
+    batch = spans(5)
+    head, tail = split_columns(batch, 2)
+    assert (len(head), len(tail)) == (2, 3)
+    head.extend(tail)
+    assert head == batch
+
+
+class FakeSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+async def test_retrying_exporter_backs_off_then_succeeds() -> None:
+    sink, sleep = SinkExporter(), FakeSleep()
+    sink.fail_next(3)
+    exporter = RetryingExporter(
+        sink, RetryConfig(max_attempts=5, initial_backoff_s=0.1, max_backoff_s=0.3), sleep=sleep
+    )
+    await exporter.push(spans(2))
+    assert sleep.delays == [0.1, 0.2, 0.3]
+    assert sink.span_count == 2
+    assert exporter.retries == 3
+
+
+async def test_retrying_exporter_gives_up() -> None:
+    sink, sleep = SinkExporter(), FakeSleep()
+    sink.fail_next(10)
+    exporter = RetryingExporter(sink, RetryConfig(max_attempts=3), sleep=sleep)
+    with pytest.raises(SinkExporterError):
+        await exporter.push(spans(1))
+    assert sink.push_calls == 3
+    assert sleep.delays == [0.1, 0.2]
+
+
+class FakeStore:
+    """Stands in for storage.Store: records where and how write_spans ran."""
+
+    def __init__(self) -> None:
+        self.batches: list[SpanColumns] = []
+        self.threads: list[str] = []
+        self.suppressed: list[bool] = []
+
+    def write_spans(self, batch: SpanColumns) -> None:
+        self.batches.append(batch)
+        self.threads.append(threading.current_thread().name)
+        self.suppressed.append(is_self_tracing_suppressed())
+
+
+async def test_clickhouse_exporter_writes_in_a_thread_without_tracing() -> None:
+    store = FakeStore()
+    exporter = ClickHouseExporter(store)
+    batch = spans(3)
+    await exporter.push(batch)
+    await exporter.push(SpanColumns())  # nothing to write
+    assert store.batches == [batch]
+    assert store.threads[0] != threading.current_thread().name
+    assert store.suppressed == [True]
