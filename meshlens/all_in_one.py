@@ -16,7 +16,7 @@ from typing import TextIO
 
 from collector import ClickHouseExporter, Collector, CollectorConfig
 from meshlens.child_processes import ChildGroup
-from meshlens.demo_topology import start_demo
+from meshlens.demo_runner import start_demo
 from meshlens.settings import Settings
 from storage import Store, TraceSearchQuery, open_store
 from ui import UIServer, create_app, serve_ui
@@ -50,7 +50,9 @@ class AllInOne:
         s = self.settings
         self.store = await asyncio.to_thread(open_store, s.storage)
         if self._want_collector:
-            config = CollectorConfig(host=s.host, http_port=s.otlp_http_port, grpc_port=s.otlp_grpc_port)
+            config = CollectorConfig(
+                host=s.host, http_port=s.otlp_http_port, grpc_port=s.otlp_grpc_port
+            )
             self.collector = Collector(config, ClickHouseExporter(self.store))
             await self.collector.start()
             self._say(f"OTLP/gRPC  {s.host}:{self.collector.grpc_port}")
@@ -62,7 +64,8 @@ class AllInOne:
         if self._want_demo and self.collector is not None:
             endpoint = f"http://127.0.0.1:{self.collector.http_port}"
             frontend = await start_demo(self.children, s, otlp_endpoint=endpoint)
-            self._say(f"demo       {frontend} (frontend via its sidecar; logs in {s.state_dir}/logs)")
+            logs = s.state_dir / "logs"
+            self._say(f"demo       {frontend} (frontend via its sidecar; logs in {logs})")
 
     async def stop(self) -> None:
         await self.children.stop()
@@ -106,15 +109,16 @@ async def run(settings: Settings, *, demo: bool, collector: bool = True, ui: boo
         loop.add_signal_handler(sig, stopping.set)
     mesh = AllInOne(settings, demo=demo, collector=collector, ui=ui)
     started = time.monotonic()
+    announcer: asyncio.Task[None] | None = None
     try:
         await mesh.start()
         if demo and mesh.ui is not None:
-            first = asyncio.create_task(_announce_first_trace(mesh, started))
+            announcer = asyncio.create_task(_announce_first_trace(mesh, started))
         mesh._say("MeshLens is up. Ctrl-C stops it and everything it started.")
         await _wait_or_child_exit(mesh, stopping)
     finally:
-        if demo and mesh.ui is not None:
-            first.cancel()
+        if announcer is not None:
+            announcer.cancel()
         await mesh.stop()
     return 0
 
