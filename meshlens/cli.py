@@ -10,6 +10,10 @@ from collections.abc import Awaitable, Mapping, Sequence
 
 from meshlens.settings import Settings, SettingsError, load_settings
 
+# grpc's fork handlers log a line for every child `meshlens up --demo` starts while
+# the gRPC receiver runs; children exec at once, so the handlers have nothing to do.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 try:  # the data plane and collector run on uvloop when it is installed
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency on Linux

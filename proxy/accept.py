@@ -14,6 +14,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from proxy.body import BodyAborted, BodyStream
 from proxy.http_codec import (
@@ -73,8 +74,8 @@ class Downstream(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, only alike
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = (str(peer[0]), int(peer[1]))
