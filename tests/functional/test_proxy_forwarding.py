@@ -15,6 +15,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from proxy import Route, Sidecar, SidecarConfig, parse_traceparent
 
+# every test here runs on asyncio's loop and on uvloop, which `meshlens proxy` uses
+# (see tests/conftest.py)
+RUN_ON_UVLOOP = True
+# a proxy that accepts but never answers must fail a test, not hang it
+CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=10)
 MIB = 1024 * 1024
 CALLER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -109,7 +114,7 @@ async def mesh() -> AsyncIterator[Mesh]:
 
 
 async def _get(mesh: Mesh, path: str, **kwargs: object) -> tuple[int, bytes, dict[str, str]]:
-    async with aiohttp.ClientSession() as session, session.request(
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session, session.request(
         str(kwargs.pop("method", "GET")), mesh.outbound_url + path,
         headers={"Host": "catalog", **kwargs.pop("headers", {})},  # type: ignore[dict-item]
         **kwargs,  # type: ignore[arg-type]
@@ -146,7 +151,7 @@ async def test_one_mebibyte_bodies_both_ways(mesh: Mesh) -> None:
 
 
 async def test_keep_alive_connections_are_reused(mesh: Mesh) -> None:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
         for _ in range(10):
             async with session.get(mesh.outbound_url + "/echo",
                                    headers={"Host": "catalog"}) as response:
@@ -180,7 +185,7 @@ async def test_app_down_behind_inbound_gets_502() -> None:
     sidecar = Sidecar(_config("lonely", port), span_exporter=InMemorySpanExporter())
     await sidecar.start()
     try:
-        async with aiohttp.ClientSession() as session, session.get(
+        async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session, session.get(
             f"http://127.0.0.1:{sidecar.inbound_port}/x"
         ) as response:
             assert response.status == 502
@@ -287,7 +292,7 @@ async def test_span_status_follows_semantic_conventions(mesh: Mesh) -> None:
 
 async def test_admin_ready_and_config_dump(mesh: Mesh) -> None:
     base = f"http://127.0.0.1:{mesh.client_side.admin_port}"
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
         async with session.get(base + "/ready") as response:
             assert (response.status, await response.text()) == (200, "ready")
         async with session.get(base + "/config_dump") as response:
