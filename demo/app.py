@@ -105,7 +105,7 @@ def _database_and_tracer(exporter: SpanExporter | None) -> Any:
                                       "service.version": "v1"}),
             shutdown_on_exit=False,
         )
-        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        provider.add_span_processor(BatchSpanProcessor(span_exporter, schedule_delay_millis=1000))
         app[TRACER] = provider.get_tracer("meshlens.demo.inventory")
         yield
         db.close()

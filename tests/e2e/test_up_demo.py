@@ -110,11 +110,19 @@ def is_db_span(span: dict) -> bool:
     return span["span_attributes"].get("db.system.name") == "sqlite"
 
 
+def is_whole(spans: list[dict]) -> bool:
+    """Every parent present, and inventory's database span there too."""
+    ids = {s["span_id"] for s in spans}
+    linked = all(not s["parent_span_id"] or s["parent_span_id"] in ids for s in spans)
+    return linked and any(is_db_span(s) for s in spans)
+
+
 def find_full_trace(ui: str, timeout_s: float) -> tuple[str, list[dict]]:
-    """A trace holding spans of all three demo services and inventory's database span.
+    """A whole trace holding spans of all three demo services.
 
     Sidecars and apps export on their own schedules, so a trace may be seen before
-    all its spans have arrived: keep looking until one is whole.
+    all its spans have arrived: keep looking until one is whole. If propagation
+    were broken, no trace would ever be whole and this would fail.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -122,7 +130,7 @@ def find_full_trace(ui: str, timeout_s: float) -> tuple[str, list[dict]]:
             if not SERVICES <= set(summary["services"]):
                 continue
             spans = get_json(f"{ui}/api/traces/{summary['trace_id']}")["spans"]
-            if any(is_db_span(s) for s in spans):
+            if is_whole(spans):
                 return summary["trace_id"], spans
         time.sleep(1)
     raise AssertionError(f"no whole trace with {sorted(SERVICES)} in {timeout_s} s")
@@ -138,9 +146,6 @@ def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
     roots = [s for s in spans if not s["parent_span_id"]]
     assert len(roots) == 1 and roots[0]["service_name"] == "frontend"
     assert roots[0]["span_kind"] == "Server"
-    for span in spans:
-        if span["parent_span_id"]:
-            assert span["parent_span_id"] in by_id, f"orphan span {span}"
     # each hop: a client span in the caller's sidecar is the parent of the callee's server span
     for callee, caller in (("catalog", "frontend"), ("inventory", "catalog")):
         server = next(

@@ -111,7 +111,7 @@ def test_colors_are_per_service_and_stable_and_errors_are_outlined() -> None:
     assert ERROR_COLOR not in SERVICE_PALETTE
 
 
-def test_one_legend_entry_per_service() -> None:
+def test_one_plotly_trace_per_service() -> None:
     figure = waterfall_figure(TREE)
     assert sorted(trace.name for trace in figure.data) == ["auth", "billing", "db", "gateway"]
 

@@ -102,7 +102,7 @@ def _hover(row: WaterfallRow) -> str:
 
 
 def waterfall_figure(spans: Sequence[SpanRecord]) -> go.Figure:
-    """One horizontal bar per span, one plotly trace per service (the legend).
+    """One horizontal bar per span, one plotly trace per service.
 
     Bars carry `customdata = [span_id, row]`, which a click reports back.
     Error spans have a red outline and a ⚠ before their label.
@@ -144,7 +144,9 @@ def waterfall_figure(spans: Sequence[SpanRecord]) -> go.Figure:
         plot_bgcolor="#ffffff",
         paper_bgcolor="#ffffff",
         font={"color": "#1d2330"},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "title": {"text": ""}},
+        # the trace header shows the service colours; plotly's legend would copy
+        # the first bar's error outline onto a service's swatch
+        showlegend=False,
         hoverlabel={"align": "left"},
         clickmode="event",
     )
@@ -158,5 +160,6 @@ def waterfall_figure(spans: Sequence[SpanRecord]) -> go.Figure:
         autorange="reversed",
         automargin=True,
         showgrid=False,
+        ticksuffix="  ",  # a gap between the labels and bars that start at 0 ms
     )
     return figure
