@@ -31,7 +31,7 @@ def click_bar(page: Page, label: str) -> None:
     Plotly takes clicks on a drag layer above the bars, so this clicks the
     bar's position with the mouse rather than its DOM element.
     """
-    tick = page.locator(_LABELS).filter(has_text=label)
+    tick = page.locator(_LABELS).filter(has_text=label).first  # names may repeat
     expect(tick).to_be_visible()
     tick_box = tick.bounding_box()
     assert tick_box is not None, f"no y-axis label {label!r}"

@@ -160,6 +160,6 @@ def waterfall_figure(spans: Sequence[SpanRecord]) -> go.Figure:
         autorange="reversed",
         automargin=True,
         showgrid=False,
-        ticksuffix="  ",  # a gap between the labels and bars that start at 0 ms
+        ticklabelstandoff=8,  # a gap between the labels and bars that start at 0 ms
     )
     return figure
