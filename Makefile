@@ -21,11 +21,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian's chromium drives tests/browser; installed once, only if missing.
+# Debian's chromium drives tests/browser, iproute2 + iptables the netns interception
+# test; installed once, only if missing. (bench/proxy.py also needs wrk and nginx.)
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@{ command -v ip && command -v iptables; } >/dev/null 2>&1 || { \
+	  echo "installing iproute2 and iptables for the transparent-interception test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 iptables >/dev/null; }
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,8 +2,14 @@
 
 Each accepted connection parses requests with :class:`RequestParser` and hands
 them, one at a time and in order, to the listener's handler (inbound or
-outbound). Bad input is answered with 400/431/501 and the connection closed; the
-request is never handed on. ``ssl`` is the transport-security seam: mTLS will
+outbound). Bad input is answered with 400/413/431/501 and the connection closed;
+the request is never handed on. A body that grows past the limit while it is
+being forwarded aborts the exchange: the client gets 413 if no answer has
+started, the connection closes, and the upstream never sees a complete request.
+
+After an ``Upgrade`` request the parser steps aside: the bytes that follow are
+the exchange's body stream, which the tunnel relays once the upstream agrees
+(101), until either side closes. ``ssl`` is the transport-security seam: mTLS will
 pass a server context here.
 """
 
@@ -11,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import cast
 
 from proxy.body import BodyAborted, BodyStream
+from proxy.config import Endpoint
 from proxy.http_codec import (
+    MAX_BODY_BYTES,
     MAX_HEAD_BYTES,
     Framing,
     HttpError,
@@ -26,6 +35,7 @@ from proxy.http_codec import (
     ResponseHead,
     simple_response,
 )
+from proxy.interception import original_destination
 
 log = logging.getLogger(__name__)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -57,9 +67,13 @@ class Downstream(asyncio.Protocol):
 
     def __init__(self, listener: Listener) -> None:
         self._listener = listener
-        self._parser = RequestParser(self, listener.max_head_bytes)
+        self._parser = RequestParser(self, listener.max_head_bytes, listener.max_body_bytes)
         self._queue: deque[Exchange | HttpError] = deque()
         self._body: BodyStream | None = None
+        self._body_owner: Exchange | None = None  # the exchange whose body is arriving
+        self._tunnel: BodyStream | None = None  # bytes after an upgrade request
+        self._current: Exchange | None = None
+        self._current_answered = False
         self._worker: asyncio.Task[None] | None = None
         self._write_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
@@ -69,6 +83,7 @@ class Downstream(asyncio.Protocol):
         self._input_closed = False
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
+        self.original_dst: Endpoint | None = None  # set when iptables redirected us
         self.closed = False
 
     # asyncio.Protocol
@@ -79,18 +94,29 @@ class Downstream(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = (str(peer[0]), int(peer[1]))
+        if self._listener.transparent:
+            self.original_dst = original_destination(transport.get_extra_info("socket"))
         self._listener.connections.add(self)
         self._listener.accepted += 1
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self._tunnel is not None:
+            self._tunnel.feed(data)
+            return
         try:
-            self._parser.feed(data)
+            rest = self._parser.feed(data)
         except HttpError as error:
             self._reject(error)
+            return
+        if rest and self._tunnel is not None:
+            self._tunnel.feed(rest)
 
     def eof_received(self) -> bool:
+        if self._tunnel is not None:
+            self._tunnel.end()  # the client is done sending; the answer may still come
+            return True
         self._input_closed = True
         if self._body is not None:
             self._body.abort()
@@ -103,7 +129,10 @@ class Downstream(asyncio.Protocol):
         self._listener.connections.discard(self)
         if self._body is not None:
             self._body.abort(BodyAborted("downstream closed"))
-        if self._worker is not None and not self._worker.done():
+        if self._tunnel is not None:
+            # a tunnel ends when either side closes: it winds down on its own (no cancel)
+            self._tunnel.abort(BodyAborted("downstream closed"))
+        elif self._worker is not None and not self._worker.done():
             self._worker.cancel()
         self._wake_writer()
 
@@ -118,12 +147,21 @@ class Downstream(asyncio.Protocol):
 
     def on_head(self, head: RequestHead | ResponseHead) -> None:
         assert isinstance(head, RequestHead)
-        if head.framing is Framing.NONE:
-            body = BodyStream.empty()
+        exchange: Exchange
+        if head.upgrade is not None:
+            self._tunnel = BodyStream(self._pause_for_body, self._resume_for_body)
+            exchange = Exchange(head, self._tunnel, self)
+            exchange.close_after = True
+            self._body = None
         else:
-            body = BodyStream(self._pause_for_body, self._resume_for_body)
-        self._body = body
-        self._queue.append(Exchange(head, body, self))
+            if head.framing is Framing.NONE:
+                body = BodyStream.empty()
+            else:
+                body = BodyStream(self._pause_for_body, self._resume_for_body)
+            exchange = Exchange(head, body, self)
+            self._body = body
+        self._body_owner = exchange
+        self._queue.append(exchange)
         if len(self._queue) > _MAX_PIPELINED:
             self._paused_for_queue = True
             self._update_reading()
@@ -141,6 +179,7 @@ class Downstream(asyncio.Protocol):
     # writing
 
     def write(self, data: bytes) -> None:
+        self._current_answered = True
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
@@ -188,6 +227,17 @@ class Downstream(asyncio.Protocol):
         if self._body is not None:
             self._body.abort(BodyAborted(error.reason))
             self._body = None
+            owner = self._body_owner
+            if owner is not None and owner is self._current:
+                # already on its way upstream: answer now if we still can, and cut it off
+                if not self._current_answered:
+                    self.write(simple_response(error.status, error.reason.encode() + b"\n",
+                                               close=True))
+                self._listener.rejected += 1
+                self.close()
+                return
+            if owner is not None and owner in self._queue:
+                self._queue.remove(owner)  # never handed on
         self._queue.append(error)
         self._ensure_worker()
 
@@ -209,9 +259,11 @@ class Downstream(asyncio.Protocol):
                 if self._paused_for_queue and len(self._queue) <= _MAX_PIPELINED:
                     self._paused_for_queue = False
                     self._update_reading()
+                self._current, self._current_answered = item, False
                 if (not item.body.ended and item.head.version == "1.1"
                         and (item.head.header(b"expect") or b"").lower() == b"100-continue"):
                     self.write(_CONTINUE)
+                    self._current_answered = False  # interim: a final answer may follow
                 await handler(item)
                 if item.close_after or not item.body.ended:
                     self.close()
@@ -235,12 +287,17 @@ class Listener:
 
     def __init__(self, name: str, handler: RequestHandler, host: str, port: int,
                  ssl_context: ssl.SSLContext | None = None,
-                 max_head_bytes: int = MAX_HEAD_BYTES) -> None:
+                 max_head_bytes: int = MAX_HEAD_BYTES,
+                 max_body_bytes: int = MAX_BODY_BYTES, transparent: bool = False,
+                 sock: socket.socket | None = None) -> None:
         self.name = name
         self.handler = handler
         self.host, self.requested_port = host, port
         self.ssl_context = ssl_context
         self.max_head_bytes = max_head_bytes
+        self.max_body_bytes = max_body_bytes
+        self.transparent = transparent  # read SO_ORIGINAL_DST of each connection
+        self._sock = sock  # an already bound socket (e.g. made inside another netns)
         self.connections: set[Downstream] = set()
         self.accepted = 0
         self.rejected = 0
@@ -249,10 +306,14 @@ class Listener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Downstream(self), self.host, self.requested_port, ssl=self.ssl_context,
-            reuse_address=True,
-        )
+        if self._sock is not None:
+            self._server = await loop.create_server(
+                lambda: Downstream(self), sock=self._sock, ssl=self.ssl_context)
+        else:
+            self._server = await loop.create_server(
+                lambda: Downstream(self), self.host, self.requested_port,
+                ssl=self.ssl_context, reuse_address=True,
+            )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

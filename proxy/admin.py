@@ -1,4 +1,12 @@
-"""Admin port (aiohttp, off the hot path): readiness, config and counters."""
+"""Admin port (aiohttp, off the hot path): readiness, metrics, config and clusters.
+
+- ``/ready``: 503 until the listeners are bound, then 200.
+- ``/metrics``: Prometheus text of the RED metrics and the proxy's own counters.
+- ``/config_dump``: the sidecar's config as JSON.
+- ``/clusters``: every route's destination, its endpoints and their health, as the
+  route table describes them (``describe()``), as JSON.
+- ``/stats``: listener and pool counters as JSON.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +17,33 @@ from typing import Any
 from aiohttp import web
 
 from proxy.config import SidecarConfig
+from proxy.metrics.prometheus import CONTENT_TYPE
+
+JsonSource = Callable[[], Any]
 
 
 class AdminServer:
-    """``GET /ready`` (503 until the listeners are bound), ``/config_dump``, ``/stats``."""
-
     def __init__(self, config: SidecarConfig, host: str, port: int,
-                 stats: Callable[[], dict[str, Any]]) -> None:
+                 stats: JsonSource, metrics: Callable[[], str] | None = None,
+                 clusters: JsonSource | None = None) -> None:
         self._config = config
         self._host, self._requested_port = host, port
         self._stats = stats
+        self._metrics = metrics
+        self._clusters = clusters
         self.ready = False
         self.port = 0
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        if self._runner is not None:
+            return
         app = web.Application()
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/config_dump", self._config_dump)
         app.router.add_get("/stats", self._stats_handler)
+        app.router.add_get("/metrics", self._metrics_handler)
+        app.router.add_get("/clusters", self._clusters_handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -56,3 +72,23 @@ class AdminServer:
 
     async def _stats_handler(self, request: web.Request) -> web.Response:
         return web.json_response(self._stats())
+
+    async def _metrics_handler(self, request: web.Request) -> web.Response:
+        text = self._metrics() if self._metrics is not None else ""
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _clusters_handler(self, request: web.Request) -> web.Response:
+        return web.json_response({"clusters": self._clusters() if self._clusters else []})
+
+
+def describe_clusters(routes: object, config: SidecarConfig) -> list[dict[str, Any]]:
+    """The route table's own ``describe()`` (destinations, endpoints with health),
+    else the configured routes with their endpoints' health unknown (``None``)."""
+    describe = getattr(routes, "describe", None)
+    if callable(describe):
+        described = describe()
+        return list(described) if not isinstance(described, dict) else [described]
+    return [{"service": route.service,
+             "endpoints": [{"address": str(e), "healthy": None, "ejected": False}
+                           for e in route.parsed_endpoints()]}
+            for route in config.routes]

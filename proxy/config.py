@@ -10,8 +10,12 @@ A YAML file such as::
         endpoints: ["127.0.0.1:25006"]
 
 becomes a :class:`SidecarConfig`. Problems are collected with their key path
-(``sidecar.yaml: routes[1].endpoints[0]: expected host:port, got 'abc'``) and
-raised together as one :class:`ConfigError`.
+and, read from a file, their line
+(``sidecar.yaml:9: routes[1].endpoints[0]: expected host:port, got 'abc'``) and
+raised together as one :class:`ConfigError`. Routes (matching, version splits)
+are described in :mod:`proxy.routing.route_config`, destinations (endpoints,
+labels, load balancing, health checks, outlier detection) in
+:mod:`proxy.routing.destination_config`.
 """
 
 from __future__ import annotations
@@ -24,51 +28,24 @@ from typing import Any
 
 import yaml
 
+from proxy.config_errors import ConfigError, ConfigProblems, yaml_key_lines
+from proxy.routing.destination_config import DestinationConfig, Endpoint, parse_endpoint
+from proxy.routing.route_config import Route
+from proxy.routing.traffic_config import parse_traffic, resolve_destinations
+
+__all__ = [
+    "ConfigError",
+    "DestinationConfig",
+    "Endpoint",
+    "Route",
+    "SidecarConfig",
+    "load_sidecar_config",
+    "parse_endpoint",
+]
 DEFAULT_OTLP_ENDPOINT = "http://127.0.0.1:4318"
+DEFAULT_MAX_REQUEST_BODY = 1024 * 1024 * 1024
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 _HOST = re.compile(r"^[A-Za-z0-9_.-]+$|^\[[0-9A-Fa-f:.]+\]$")
-
-
-class ConfigError(ValueError):
-    """Every problem found in one config source, one per line."""
-
-    def __init__(self, errors: list[str] | tuple[str, ...]) -> None:
-        self.errors = tuple(errors)
-        super().__init__("invalid sidecar config:\n  " + "\n  ".join(self.errors))
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One upstream address; ``host`` keeps IPv6 brackets off."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_endpoint(text: str) -> Endpoint | None:
-    """``host:port`` or ``[v6]:port`` to an :class:`Endpoint`, None when invalid."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not _HOST.match(host):
-        return None
-    port = int(port_text)
-    if not 0 < port < 65536:
-        return None
-    return Endpoint(host.strip("[]"), port)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Route:
-    """Requests whose Host (without port) is ``host`` go to ``service``'s endpoints."""
-
-    host: str
-    service: str
-    endpoints: tuple[str, ...]
-
-    def parsed_endpoints(self) -> tuple[Endpoint, ...]:
-        return tuple(e for e in map(parse_endpoint, self.endpoints) if e is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,12 +61,20 @@ class SidecarConfig:
     bind_host: str = "127.0.0.1"
     otlp_endpoint: str = DEFAULT_OTLP_ENDPOINT
     telemetry: bool = True
+    # requests with a larger body get 413 (checked as it streams, never buffered)
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY
     routes: tuple[Route, ...] = field(default=())
+    destinations: tuple[DestinationConfig, ...] = field(default=())
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "<config>") -> SidecarConfig:
-        """Validate ``data`` (parsed YAML/JSON) and build the config, or raise ConfigError."""
-        errors = _Errors(source)
+    def from_mapping(cls, data: Any, source: str = "<config>",
+                     lines: Mapping[str, int] | None = None) -> SidecarConfig:
+        """Validate ``data`` (parsed YAML/JSON) and build the config, or raise ConfigError.
+
+        ``lines`` (key path to line, see :func:`yaml_key_lines`) puts line numbers
+        into the messages.
+        """
+        errors = ConfigProblems(source, lines)
         if not isinstance(data, Mapping):
             errors.add("", f"expected a mapping at the top level, got {type(data).__name__}")
             raise ConfigError(errors.items)
@@ -106,8 +91,11 @@ class SidecarConfig:
             "otlp_endpoint": _url(data, "otlp_endpoint", errors),
             "telemetry": _bool(data, "telemetry", errors, default=True),
             "app_port": _port(data, "app_port", errors, required=True, allow_zero=False),
-            "routes": _routes(data.get("routes", []), errors),
+            "max_request_body_bytes": _positive_int(data, "max_request_body_bytes", errors,
+                                                    DEFAULT_MAX_REQUEST_BODY),
         }
+        values["routes"], values["destinations"] = parse_traffic(
+            data.get("routes", []), data.get("destinations", []), errors.add)
         for key, default in (("inbound_port", 15006), ("outbound_port", 15001),
                              ("admin_port", 15000)):
             values[key] = _port(data, key, errors, default=default)
@@ -124,11 +112,13 @@ class SidecarConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        out["routes"] = [
-            {"host": r.host, "service": r.service, "endpoints": list(r.endpoints)}
-            for r in self.routes
-        ]
+        out["routes"] = [r.to_dict() for r in self.routes]
+        out["destinations"] = [d.to_dict() for d in self.destinations]
         return out
+
+    def destinations_by_service(self) -> dict[str, DestinationConfig]:
+        """Every destination, the routes' own ``endpoints`` lists included."""
+        return resolve_destinations(self.routes, self.destinations)
 
 
 def load_sidecar_config(path: str | Path) -> SidecarConfig:
@@ -140,32 +130,24 @@ def load_sidecar_config(path: str | Path) -> SidecarConfig:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     try:
         data = yaml.safe_load(text)
+        lines = yaml_key_lines(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from exc
-    return SidecarConfig.from_mapping(data if data is not None else {}, source=str(path))
-
-
-class _Errors:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, key_path: str, message: str) -> None:
-        where = f"{self.source}: {key_path}" if key_path else self.source
-        self.items.append(f"{where}: {message}")
+    return SidecarConfig.from_mapping(data if data is not None else {}, source=str(path),
+                                      lines=lines)
 
 
 _MISSING = object()
 
 
-def _get(data: Mapping[str, Any], key: str, errors: _Errors, required: bool) -> Any:
+def _get(data: Mapping[str, Any], key: str, errors: ConfigProblems, required: bool) -> Any:
     value = data.get(key, _MISSING)
     if value is _MISSING and required:
         errors.add(key, "required")
     return value
 
 
-def _text(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool = False,
+def _text(data: Mapping[str, Any], key: str, errors: ConfigProblems, *, required: bool = False,
           default: str = "") -> str:
     value = _get(data, key, errors, required)
     if value is _MISSING:
@@ -176,7 +158,7 @@ def _text(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool 
     return value
 
 
-def _name(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool = False,
+def _name(data: Mapping[str, Any], key: str, errors: ConfigProblems, *, required: bool = False,
           default: str = "") -> str:
     value = _text(data, key, errors, required=required, default=default)
     if value and value != default and not _NAME.match(value):
@@ -184,21 +166,30 @@ def _name(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool 
     return value
 
 
-def _host(data: Mapping[str, Any], key: str, errors: _Errors) -> str:
+def _host(data: Mapping[str, Any], key: str, errors: ConfigProblems) -> str:
     value = _text(data, key, errors, default="127.0.0.1")
     if not _HOST.match(value):
         errors.add(key, f"expected a host name or address, got {value!r}")
     return value
 
 
-def _url(data: Mapping[str, Any], key: str, errors: _Errors) -> str:
+def _url(data: Mapping[str, Any], key: str, errors: ConfigProblems) -> str:
     value = _text(data, key, errors, default=DEFAULT_OTLP_ENDPOINT)
     if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
         errors.add(key, f"expected an http(s):// URL, got {value!r}")
     return value.rstrip("/")
 
 
-def _bool(data: Mapping[str, Any], key: str, errors: _Errors, *, default: bool) -> bool:
+def _positive_int(data: Mapping[str, Any], key: str, errors: ConfigProblems,
+                  default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        errors.add(key, f"must be a positive integer, got {value!r}")
+        return default
+    return value
+
+
+def _bool(data: Mapping[str, Any], key: str, errors: ConfigProblems, *, default: bool) -> bool:
     value = data.get(key, default)
     if not isinstance(value, bool):
         errors.add(key, f"expected true or false, got {value!r}")
@@ -206,7 +197,7 @@ def _bool(data: Mapping[str, Any], key: str, errors: _Errors, *, default: bool) 
     return value
 
 
-def _port(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool = False,
+def _port(data: Mapping[str, Any], key: str, errors: ConfigProblems, *, required: bool = False,
           default: int = 0, allow_zero: bool = True) -> int:
     value = _get(data, key, errors, required)
     if value is _MISSING:
@@ -216,40 +207,3 @@ def _port(data: Mapping[str, Any], key: str, errors: _Errors, *, required: bool 
         errors.add(key, f"expected a port {low}..65535, got {value!r}")
         return default
     return value
-
-
-def _routes(value: Any, errors: _Errors) -> tuple[Route, ...]:
-    if not isinstance(value, list):
-        errors.add("routes", f"expected a list, got {type(value).__name__}")
-        return ()
-    routes: list[Route] = []
-    hosts: set[str] = set()
-    for i, item in enumerate(value):
-        where = f"routes[{i}]"
-        if not isinstance(item, Mapping):
-            errors.add(where, f"expected a mapping, got {item!r}")
-            continue
-        for key in item:
-            if key not in ("host", "service", "endpoints"):
-                errors.add(f"{where}.{key}", "unknown key")
-        host = item.get("host")
-        if not isinstance(host, str) or not _HOST.match(host):
-            errors.add(f"{where}.host", f"expected a host name, got {host!r}")
-            host = ""
-        elif host.lower() in hosts:
-            errors.add(f"{where}.host", f"duplicate route for host {host!r}")
-        hosts.add(host.lower())
-        service = item.get("service", host.lower())
-        if not isinstance(service, str) or not _NAME.match(service or "-"):
-            errors.add(f"{where}.service", f"expected a lowercase DNS name, got {service!r}")
-            service = host
-        endpoints = item.get("endpoints")
-        if not isinstance(endpoints, list) or not endpoints:
-            errors.add(f"{where}.endpoints", f"expected a non-empty list, got {endpoints!r}")
-            endpoints = []
-        for j, endpoint in enumerate(endpoints):
-            if not isinstance(endpoint, str) or parse_endpoint(endpoint) is None:
-                errors.add(f"{where}.endpoints[{j}]", f"expected host:port, got {endpoint!r}")
-        routes.append(Route(host=host.lower(), service=service,
-                            endpoints=tuple(str(e) for e in endpoints)))
-    return tuple(routes)

@@ -11,22 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.accept import Exchange
-from proxy.body import BodyAborted, BodyStream
+from proxy.body import BodyAborted
 from proxy.config import Endpoint
 from proxy.http_codec import (
     LAST_CHUNK,
     Framing,
     Headers,
     HttpError,
+    RequestHead,
     ResponseHead,
     encode_chunk,
     end_to_end_headers,
     framing_headers,
     serialize_request_head,
     serialize_response_head,
+    upgrade_headers,
 )
+from proxy.tunnel import relay_tunnel
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamReset
 
 REASON_HEADER = b"x-meshlens-reason"
@@ -41,50 +45,111 @@ class Outcome:
     response_size: int = 0
 
 
+class AttemptFailed(Exception):
+    """An attempt that got no response head; ``reason`` is its ``x-meshlens-reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Answered:
+    """An upstream response head, its body not yet relayed."""
+
+    conn: UpstreamConnection
+    response: ResponseHead
+    pump: asyncio.Task[None] | None
+
+
+class BodySource(Protocol):
+    async def read(self) -> bytes: ...
+
+
 async def forward(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, target: bytes,
                   headers: Headers) -> Outcome:
     """Relay ``exchange`` to ``endpoint``; ``headers`` are end-to-end, framing is added here."""
     head = exchange.head
     request = serialize_request_head(
-        head.method, target, headers + framing_headers(head.framing, head.content_length)
+        head.method, target,
+        headers + framing_headers(head.framing, head.content_length) + upgrade_headers(head)
     )
+    try:
+        answered = await send(head, exchange.body, pool, endpoint, request)
+    except AttemptFailed as failure:
+        return fail(exchange, 502, failure.reason)
+    return await relay(exchange, pool, answered)
+
+
+async def send(head: RequestHead, body: BodySource, pool: UpstreamPool, endpoint: Endpoint,
+               request: bytes) -> Answered:
+    """Send a serialized request head (and stream ``body``) until the response head.
+
+    Raises :class:`AttemptFailed`. The caller relays the answer with :func:`relay`
+    or drops it with :func:`discard`.
+    """
     # A reused connection may have been closed by the upstream while idle; a request
     # without body has not been consumed then, so one fresh attempt is safe.
     for attempt in (1, 2):
         try:
             conn, reused = await pool.acquire(endpoint)
-        except (TimeoutError, OSError):
-            return fail(exchange, 502, "upstream_connect_failure")
+        except (TimeoutError, OSError) as error:
+            raise AttemptFailed("upstream_connect_failure") from error
         pump: asyncio.Task[None] | None = None
-        released = False
         try:
-            conn.begin(head_request=head.method == b"HEAD")
-            try:
-                conn.write(request)
-                if head.framing is not Framing.NONE:
-                    pump = asyncio.get_running_loop().create_task(
-                        _pump_request(exchange.body, conn, head.framing is Framing.CHUNKED))
-                response = await conn.response_head()
-            except (UpstreamReset, HttpError) as error:
-                if reused and attempt == 1 and head.framing is Framing.NONE:
-                    continue
-                reason = "upstream_reset" if isinstance(error, UpstreamReset) else \
-                    "upstream_protocol_error"
-                return fail(exchange, 502, reason)
-            outcome = await _relay_response(exchange, conn, response)
-            if pump is not None and not pump.done():
-                conn.close()  # answered before reading the whole request: not reusable
-            pool.release(conn)
-            released = True
-            return outcome
-        finally:
-            if pump is not None:
-                pump.cancel()  # no-op when it finished; its error, if any, is read below
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pump
-            if not released:
-                conn.close()
-    return fail(exchange, 502, "upstream_reset")
+            conn.begin(head_request=head.method == b"HEAD", upgrade=head.upgrade is not None)
+            conn.write(request)
+            if head.framing is not Framing.NONE:
+                pump = asyncio.get_running_loop().create_task(
+                    _pump_request(body, conn, head.framing is Framing.CHUNKED))
+            return Answered(conn, await conn.response_head(), pump)
+        except (UpstreamReset, HttpError) as error:
+            await _close(conn, pump)
+            if reused and attempt == 1 and head.framing is Framing.NONE:
+                continue
+            reason = "upstream_reset" if isinstance(error, UpstreamReset) else \
+                "upstream_protocol_error"
+            raise AttemptFailed(reason) from error
+        except BaseException:
+            await _close(conn, pump)
+            raise
+    raise AttemptFailed("upstream_reset")
+
+
+async def relay(exchange: Exchange, pool: UpstreamPool, answered: Answered) -> Outcome:
+    """Relay an answer downstream, then return its connection to the pool."""
+    conn, pump = answered.conn, answered.pump
+    released = False
+    try:
+        if answered.response.status == 101:  # only answered to an upgrade request
+            return Outcome(101, None, await relay_tunnel(exchange, conn, answered.response))
+        outcome = await _relay_response(exchange, conn, answered.response)
+        if pump is not None and not pump.done():
+            conn.close()  # answered before reading the whole request: not reusable
+        pool.release(conn)
+        released = True
+        return outcome
+    finally:
+        await _stop_pump(pump)
+        if not released:
+            conn.close()
+
+
+async def discard(answered: Answered) -> None:
+    """Drop an answer that will not be relayed (a retried 503): close its connection."""
+    await _close(answered.conn, answered.pump)
+
+
+async def _close(conn: UpstreamConnection, pump: asyncio.Task[None] | None) -> None:
+    await _stop_pump(pump)
+    conn.close()
+
+
+async def _stop_pump(pump: asyncio.Task[None] | None) -> None:
+    if pump is not None:
+        pump.cancel()  # no-op when it finished; its error, if any, is read here
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
 
 
 def fail(exchange: Exchange, status: int, reason: str) -> Outcome:
@@ -93,7 +158,7 @@ def fail(exchange: Exchange, status: int, reason: str) -> Outcome:
     return Outcome(status, reason)
 
 
-async def _pump_request(body: BodyStream, conn: UpstreamConnection, chunked: bool) -> None:
+async def _pump_request(body: BodySource, conn: UpstreamConnection, chunked: bool) -> None:
     while chunk := await body.read():
         conn.write(encode_chunk(chunk) if chunked else chunk)
         await conn.drain()

@@ -2,9 +2,15 @@
 
 Parsing reports to a sink (head, body chunks, end) so bodies stream. The checks
 httptools does not make for us, or that we want as explicit statuses: header
-block size (431), Content-Length together with Transfer-Encoding, repeated or
-bad Content-Length, missing or repeated Host (400), upgrades and CONNECT (501).
-A request that fails a check is never handed to the sink, so never forwarded.
+block size and header count (431), body size (413), Content-Length together
+with Transfer-Encoding, repeated or bad Content-Length, missing or repeated Host
+(400), CONNECT and upgrades that carry a body (501). httptools itself rejects
+obs-fold, bad chunk sizes and other malformed framing (400). A request that
+fails a check is never handed to the sink, so never forwarded.
+
+An ``Upgrade`` request (WebSocket) is handed on with ``upgrade`` set; after it the
+parser stops and the bytes that follow are the tunnel's (``RequestParser.feed``
+returns them).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import httptools
 Headers = list[tuple[bytes, bytes]]
 
 MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100  # as Envoy's default
+MAX_BODY_BYTES = 1024 * 1024 * 1024  # 1 GiB: large uploads stream; the cap is configurable
 LAST_CHUNK = b"0\r\n\r\n"
 # Hop-by-hop headers (RFC 9110 7.6.1) plus the framing and Expect headers, which
 # each hop writes for itself.
@@ -55,6 +63,7 @@ class RequestHead:
     keep_alive: bool
     framing: Framing
     content_length: int | None
+    upgrade: bytes | None = None  # the Upgrade header of an upgrade request
 
     def header(self, name: bytes) -> bytes | None:
         return header_value(self.headers, name)
@@ -136,6 +145,8 @@ class _ParserAdapter:
         value = value or b""
         self._count(len(name) + len(value) + 4)
         self._headers.append((name, value))
+        if len(self._headers) > MAX_HEADERS:
+            raise HttpError(431, "too many header fields")
 
     def _count(self, size: int) -> None:
         self._head_size += size
@@ -152,18 +163,28 @@ class _ParserAdapter:
 class RequestParser(_ParserAdapter):
     """Feeds bytes from a downstream connection; raises HttpError on bad input."""
 
-    def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES) -> None:
+    def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         super().__init__(sink, max_head_bytes)
         self._parser = httptools.HttpRequestParser(self)
         self._raw_head_bytes = 0
+        self._max_body = max_body_bytes
+        self._body_bytes = 0
+        self.upgraded = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bytes:
+        """Parse ``data``; after an upgrade request, returns the bytes that follow it."""
+        if self.upgraded:
+            return data
         try:
             self._parser.feed_data(data)
         except HttpError:
             raise
-        except httptools.HttpParserUpgrade:
-            raise HttpError(501, "protocol upgrade not supported") from None
+        except httptools.HttpParserUpgrade as upgrade:
+            if not self.upgraded:
+                raise HttpError(501, "protocol upgrade not supported") from None
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            return data[offset:]
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, HttpError):
@@ -176,41 +197,69 @@ class RequestParser(_ParserAdapter):
                 raise HttpError(431, "request header fields too large")
         else:
             self._raw_head_bytes = 0
+        return b""
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         self._raw_head_bytes = 0
+        self._body_bytes = 0
         parser = self._parser
         method = parser.get_method()
-        if method == b"CONNECT" or parser.should_upgrade():
-            raise HttpError(501, "protocol upgrade not supported")
+        if method == b"CONNECT":
+            raise HttpError(501, "CONNECT not supported")
         version = parser.get_http_version()
         hosts = [v for k, v in self._headers if k.lower() == b"host"]
         if len(hosts) > 1 or (version == "1.1" and not hosts):
             raise HttpError(400, "exactly one Host header is required")
         framing, length = _framing(self._headers)
+        if length is not None and length > self._max_body:
+            raise HttpError(413, "request body too large")
+        upgrade = None
+        if parser.should_upgrade():
+            upgrade = header_value(self._headers, b"upgrade")
+            if upgrade is None or framing is not Framing.NONE or version != "1.1":
+                raise HttpError(501, "protocol upgrade not supported")
+            self.upgraded = True
         self._sink.on_head(RequestHead(
             method=method, target=self._url, version=version, headers=self._headers,
             keep_alive=parser.should_keep_alive(), framing=framing, content_length=length,
+            upgrade=upgrade,
         ))
+
+    def on_body(self, chunk: bytes) -> None:
+        self._body_bytes += len(chunk)
+        if self._body_bytes > self._max_body:
+            raise HttpError(413, "request body too large")
+        self._sink.on_body(chunk)
 
 
 class ResponseParser(_ParserAdapter):
     """Parses one upstream response; ``head_request`` because HEAD answers have no body."""
 
     def __init__(self, sink: MessageSink, head_request: bool = False,
-                 max_head_bytes: int = MAX_HEAD_BYTES) -> None:
+                 max_head_bytes: int = MAX_HEAD_BYTES, upgrade: bool = False) -> None:
         super().__init__(sink, max_head_bytes)
         self._parser = httptools.HttpResponseParser(self)
         self._head_request = head_request
+        self._upgrade_requested = upgrade
         self.done = False
+        self.upgraded = False  # a 101 answer: every later byte is tunnel data (on_body)
 
     def feed(self, data: bytes) -> None:
         """Raises HttpError(502) when the upstream's answer cannot be parsed."""
+        if self.upgraded:
+            self._sink.on_body(data)
+            return
         if self.done:
             raise HttpError(502, "data after a response without body")
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if not self.upgraded:
+                raise HttpError(502, "bad upstream response: unexpected upgrade") from None
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            if data[offset:]:
+                self._sink.on_body(data[offset:])
         except HttpError as exc:
             raise HttpError(502, f"bad upstream response: {exc.reason}") from None
         except httptools.HttpParserError as exc:
@@ -222,8 +271,13 @@ class ResponseParser(_ParserAdapter):
         self.in_head = False
         parser = self._parser
         status = parser.get_status_code()
+        if status == 101:
+            if not self._upgrade_requested:
+                raise HttpError(502, "101 without an upgrade request")
+            self.upgraded = True
         framing, length = _framing(self._headers)
-        no_body = self._head_request or status in _NO_BODY_STATUSES or 100 <= status < 200
+        no_body = (self._head_request or status in _NO_BODY_STATUSES
+                   or (100 <= status < 200 and status != 101))
         if no_body:
             body_framing = Framing.NONE
         elif framing is Framing.NONE:
@@ -242,7 +296,7 @@ class ResponseParser(_ParserAdapter):
             self._sink.on_end()
 
     def on_message_complete(self) -> None:
-        if not self.done:
+        if not self.done and not self.upgraded:  # a tunnel ends when the upstream closes
             super().on_message_complete()
 
 
@@ -257,6 +311,13 @@ def end_to_end_headers(headers: Iterable[tuple[bytes, bytes]],
     }
     return [(k, v) for k, v in headers
             if (low := k.lower()) not in _HOP_BY_HOP and low not in named and low not in drop]
+
+
+def upgrade_headers(head: RequestHead) -> Headers:
+    """Connection and Upgrade, which a hop passes on only for an upgrade request."""
+    if head.upgrade is None:
+        return []
+    return [(b"Connection", b"Upgrade"), (b"Upgrade", head.upgrade)]
 
 
 def framing_headers(framing: Framing, length: int | None) -> Headers:

@@ -12,11 +12,9 @@ from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
 from proxy.http_codec import end_to_end_headers, split_target, target_path
 from proxy.route import split_authority
-from proxy.telemetry import Telemetry
-from proxy.trace_context import TRACEPARENT, TRACESTATE
+from proxy.telemetry import Hop, Telemetry
+from proxy.trace_context import TRACE_HEADERS
 from proxy.upstream_pool import UpstreamPool
-
-TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 
 
 class InboundHandler:
@@ -36,8 +34,7 @@ class InboundHandler:
         host, port = split_authority(host_header.decode("latin-1"))
         peer_host, peer_port = exchange.conn.peer
         hop = self._telemetry.start_hop(
-            "inbound", head.method, target_path(target),
-            head.header(TRACEPARENT), head.header(TRACESTATE),
+            "inbound", head.method, target_path(target), head.headers,
             {
                 "server.address": host or self._service,
                 "server.port": port or self.listen_port,
@@ -47,7 +44,7 @@ class InboundHandler:
                 "network.protocol.version": head.version,
             },
         )
-        headers = with_trace_headers(head.headers, hop.traceparent, hop.tracestate)
+        headers = with_trace_headers(head.headers, hop)
         outcome: Outcome | None = None
         try:
             outcome = await forward(exchange, self._pool, self._app, target, headers)
@@ -58,12 +55,6 @@ class InboundHandler:
                 hop.finish(outcome.status, outcome.error)
 
 
-def with_trace_headers(headers: list[tuple[bytes, bytes]], traceparent: str | None,
-                       tracestate: str | None) -> list[tuple[bytes, bytes]]:
-    """End-to-end headers with the trace headers replaced by this hop's."""
-    out = end_to_end_headers(headers, drop=TRACE_HEADERS)
-    if traceparent:
-        out.append((b"traceparent", traceparent.encode("ascii")))
-        if tracestate:
-            out.append((b"tracestate", tracestate.encode("ascii")))
-    return out
+def with_trace_headers(headers: list[tuple[bytes, bytes]], hop: Hop) -> list[tuple[bytes, bytes]]:
+    """End-to-end headers with the trace headers (W3C and B3) replaced by this hop's."""
+    return end_to_end_headers(headers, drop=TRACE_HEADERS) + hop.trace_headers()

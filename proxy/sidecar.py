@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import random
 import signal
 import ssl
 from typing import Any
@@ -16,15 +18,18 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from proxy.accept import Listener
-from proxy.admin import AdminServer
+from proxy.admin import AdminServer, describe_clusters
+from proxy.clock import Clock
 from proxy.config import SidecarConfig
 from proxy.inbound import InboundHandler
+from proxy.interception import OriginalDestinations
 from proxy.outbound import OutboundHandler
 from proxy.route import RouteTable
 from proxy.telemetry import Telemetry
 from proxy.upstream_pool import UpstreamPool
 
 log = logging.getLogger(__name__)
+_SWAPPABLE = frozenset({"routes", "destinations"})
 
 
 class Sidecar:
@@ -38,8 +43,10 @@ class Sidecar:
 
     def __init__(self, config: SidecarConfig, *, span_exporter: SpanExporter | None = None,
                  inbound_ssl: ssl.SSLContext | None = None,
-                 upstream_ssl: ssl.SSLContext | None = None) -> None:
+                 upstream_ssl: ssl.SSLContext | None = None, clock: Clock | None = None,
+                 rng: random.Random | None = None) -> None:
         self.config = config
+        self._clock, self._rng = clock, rng  # resilience: rate limits, faults, backoff
         self._span_exporter = span_exporter
         self._inbound_ssl = inbound_ssl
         self._upstream_ssl = upstream_ssl
@@ -49,6 +56,8 @@ class Sidecar:
         self._outbound: Listener | None = None
         self.app_pool: UpstreamPool | None = None
         self.mesh_pool: UpstreamPool | None = None
+        self._routes: RouteTable | None = None
+        self._swap_lock = asyncio.Lock()
 
     @property
     def inbound_port(self) -> int:
@@ -63,6 +72,11 @@ class Sidecar:
         return self._admin.port if self._admin else 0
 
     @property
+    def routes(self) -> RouteTable | None:
+        """The route table in force (destinations, endpoint health); None when stopped."""
+        return self._routes
+
+    @property
     def ready(self) -> bool:
         return self._admin is not None and self._admin.ready
 
@@ -74,16 +88,26 @@ class Sidecar:
             self.telemetry = Telemetry(config, self._span_exporter)
             self.app_pool = UpstreamPool()
             self.mesh_pool = UpstreamPool(ssl_context=self._upstream_ssl)
-            self._admin = AdminServer(config, config.bind_host, config.admin_port, self.stats)
+            telemetry = self.telemetry
+            self._admin = AdminServer(
+                config, config.bind_host, config.admin_port, self.stats,
+                metrics=lambda: telemetry.prometheus_text(),
+                clusters=lambda: describe_clusters(
+                    outbound.routes if outbound is not None else None, self.config))
+            outbound: OutboundHandler | None = None
             await self._admin.start()
             inbound = InboundHandler(config, self.app_pool, self.telemetry)
-            self._inbound = Listener("inbound", inbound, config.bind_host, config.inbound_port,
-                                     ssl_context=self._inbound_ssl)
+            self._inbound = self._inbound_listener(inbound, config)
             await self._inbound.start()
             inbound.listen_port = self._inbound.port
-            outbound = OutboundHandler(RouteTable(config.routes), self.mesh_pool, self.telemetry)
+            self._routes = self._route_table(config, previous=None)
+            await self._routes.start()
+            outbound = OutboundHandler(self._routes, self.mesh_pool, self.telemetry,
+                                       self._clock, self._rng)
+            outbound.original_destinations = OriginalDestinations(config.routes)
             self._outbound = Listener("outbound", outbound, config.bind_host,
-                                      config.outbound_port)
+                                      config.outbound_port, transparent=True,
+                                      max_body_bytes=config.max_request_body_bytes)
             await self._outbound.start()
         except BaseException:
             await self.stop()
@@ -100,7 +124,12 @@ class Sidecar:
         for listener in (self._inbound, self._outbound):
             if listener is not None:
                 await listener.stop()
+        if self._outbound is not None and isinstance(self._outbound.handler, OutboundHandler):
+            await self._outbound.handler.stop()  # mirror copies in flight
         self._inbound = self._outbound = None
+        routes, self._routes = self._routes, None
+        if routes is not None:
+            await routes.stop()  # health checks
         for pool in (self.app_pool, self.mesh_pool):
             if pool is not None:
                 await pool.close()
@@ -110,6 +139,51 @@ class Sidecar:
         telemetry, self.telemetry = self.telemetry, None
         if telemetry is not None:
             await asyncio.to_thread(telemetry.shutdown)
+
+    async def apply_config(self, new: SidecarConfig) -> tuple[str, ...]:
+        """Swap in ``new`` routes and destinations without dropping a connection.
+
+        The new route table replaces the old one in one reference assignment:
+        requests in flight finish on the table they started with, endpoints that
+        persist keep their health, ejections and latency. Other fields (ports,
+        service, telemetry ...) need a restart: their names are returned and
+        logged, not applied. Raises ValueError when the new routes cannot be built;
+        the old table then stays.
+        """
+        needs_restart = tuple(
+            name for name in SidecarConfig.__dataclass_fields__
+            if name not in _SWAPPABLE and getattr(new, name) != getattr(self.config, name))
+        if needs_restart:
+            log.warning("config change of %s needs a restart; applying routes only",
+                        ", ".join(needs_restart))
+        async with self._swap_lock:
+            applied = dataclasses.replace(self.config, routes=new.routes,
+                                          destinations=new.destinations)
+            outbound = self._outbound.handler if self._outbound is not None else None
+            old = self._routes
+            if not isinstance(outbound, OutboundHandler) or old is None:
+                self.config = applied  # not running: start() builds from it
+                return needs_restart
+            table = self._route_table(applied, previous=old)
+            await table.start()
+            outbound.routes = table  # the swap
+            self._routes = table
+            self.config = applied
+            await old.stop()
+        log.info("sidecar %s: %d routes, %d destinations applied", applied.service,
+                 len(applied.routes), len(table.destinations))
+        return needs_restart
+
+    def _route_table(self, config: SidecarConfig, previous: RouteTable | None) -> RouteTable:
+        return RouteTable(config.routes, config.destinations, clock=self._clock, rng=self._rng,
+                          previous=previous, ssl_context=self._upstream_ssl)
+
+    # mesh identity hook (issue #4): proxy.identity.IdentitySidecar overrides this to
+    # terminate mTLS per connection with the rotating identity and authorize requests.
+    def _inbound_listener(self, inbound: InboundHandler, config: SidecarConfig) -> Listener:
+        return Listener("inbound", inbound, config.bind_host, config.inbound_port,
+                        ssl_context=self._inbound_ssl,
+                        max_body_bytes=config.max_request_body_bytes)
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {"service": self.config.service}

@@ -1,132 +1,195 @@
-"""Per-hop spans: a SERVER span for inbound, a CLIENT span for outbound.
+"""Per-hop spans and RED metrics: a SERVER span inbound, a CLIENT span outbound.
 
-The OpenTelemetry SDK records them and a BatchSpanProcessor exports them over
-OTLP/HTTP off the request path. Each sidecar owns its TracerProvider (never the
-global one) so several sidecars can share a process in tests. The exporter is
-injectable: tests hand in the SDK's InMemorySpanExporter.
+The request path only fills a slotted :class:`Hop` (ids from ``random``, two
+clock reads, an attribute dict) and, when it finishes, appends it to a queue and
+adds to the RED counters. Encoding and export happen in batches in the
+:class:`~proxy.span_export.ExportWorker` thread: OTLP protobuf built directly
+from the records, or, when an SDK ``SpanExporter`` is injected (tests hand in
+the SDK's InMemorySpanExporter), ReadableSpans made from them.
+
+Sampling is parent-based, always on: a caller that said "not sampled" gets no
+span but still a new span id and RED counts.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-from opentelemetry.trace import SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from proxy.config import SidecarConfig
-from proxy.trace_context import clean_tracestate, format_traceparent, parse_traceparent
+from proxy.metrics.red import RedMetrics, status_class
+from proxy.trace_context import extract, format_b3_multi, format_b3_single, format_traceparent
 
 Direction = Literal["inbound", "outbound"]
-EXPORT_DELAY_MS = 1000
+Headers = list[tuple[bytes, bytes]]
+SERVER, CLIENT = 2, 3  # OTLP Span.SpanKind values
+MAX_QUEUED_SPANS = 16384
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
                             "TRACE", "PATCH"})
+_random_bits = random.getrandbits
 
 
 class Hop:
-    """One span in flight and the trace headers to send onwards."""
+    """One span in flight, the trace headers to send onwards and the RED labels."""
 
-    __slots__ = ("_kind", "span", "traceparent", "tracestate")
+    __slots__ = ("_telemetry", "attributes", "b3", "destination", "end_ns", "error",
+                 "events", "flags", "kind", "name", "parent_span_id", "recorded", "route",
+                 "source", "span_id", "start_ns", "trace_id", "tracestate", "version")
 
-    def __init__(self, span: trace.Span | None, kind: SpanKind, traceparent: str | None,
-                 tracestate: str | None) -> None:
-        self.span = span
-        self._kind = kind
-        self.traceparent = traceparent
+    def __init__(self, telemetry: Telemetry | None, kind: int, name: str, trace_id: int,
+                 span_id: int, parent_span_id: int, flags: int, tracestate: str | None,
+                 b3: str | None, attributes: dict[str, str | int]) -> None:
+        self._telemetry = telemetry
+        self.kind = kind
+        self.name = name
+        self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
+        self.flags = flags
         self.tracestate = tracestate
+        self.b3 = b3
+        self.attributes = attributes
+        self.events: list[tuple[int, str, dict[str, str | int]]] | None = None
+        self.recorded = telemetry is not None and bool(flags & 0x01)
+        self.start_ns = telemetry.clock_ns() if telemetry is not None else 0
+        self.end_ns = 0
+        self.error = False
+        self.source = self.destination = self.route = self.version = ""
+
+    @property
+    def traceparent(self) -> str | None:
+        return format_traceparent(self.trace_id, self.span_id, self.flags) \
+            if self.trace_id else None
+
+    def trace_headers(self) -> Headers:
+        """``traceparent`` (and ``tracestate``), plus B3 in the form the caller used."""
+        if not self.trace_id:
+            return []
+        out: Headers = [(b"traceparent", b"00-%032x-%016x-%02x" % (
+            self.trace_id, self.span_id, self.flags & 0xFF))]
+        if self.tracestate:
+            out.append((b"tracestate", self.tracestate.encode("ascii")))
+        if self.b3 == "single":
+            out.append((b"b3", format_b3_single(self.trace_id, self.span_id, self.flags)))
+        elif self.b3 == "multi":
+            out += format_b3_multi(self.trace_id, self.span_id, self.flags)
+        return out
 
     def set_attribute(self, key: str, value: str | int) -> None:
-        if self.span is not None:
-            self.span.set_attribute(key, value)
+        self.attributes[key] = value
+
+    def set_destination(self, service: str, route: str, version: str = "") -> None:
+        """RED labels of an outbound hop once its route is known."""
+        self.destination, self.route, self.version = service, route, version
+
+    def add_event(self, name: str, attributes: dict[str, str | int] | None = None) -> None:
+        """Note something that happened during the hop: ``retry``, ``ejection``,
+        ``fault.delay``, ``fault.abort``, ``timeout`` ... (no-op without telemetry)."""
+        telemetry = self._telemetry
+        if telemetry is None or not self.recorded:
+            return
+        if self.events is None:
+            self.events = []
+        self.events.append((telemetry.clock_ns(), name, attributes or {}))
 
     def finish(self, status: int | None, error_type: str | None = None) -> None:
         """End the span with the response status, or the reason there was none."""
-        span = self.span
-        if span is None:
+        telemetry, self._telemetry = self._telemetry, None
+        if telemetry is None:
             return
-        self.span = None
+        self.end_ns = end = telemetry.clock_ns()
+        attributes = self.attributes
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        threshold = 500 if self._kind is SpanKind.SERVER else 400
+            attributes["http.response.status_code"] = status
+        threshold = 500 if self.kind == SERVER else 400
         if error_type is None and status is not None and status >= threshold:
             error_type = str(status)
         if error_type is not None:
-            span.set_attribute("error.type", error_type)
-            span.set_status(Status(StatusCode.ERROR))
-        span.end()
+            attributes["error.type"] = error_type
+            self.error = True
+        telemetry.red.record(
+            ("inbound" if self.kind == SERVER else "outbound", self.source, self.destination,
+             self.route, self.version, status_class(status)),
+            (end - self.start_ns) / 1e6)
+        if self.recorded:
+            spans = telemetry.spans
+            if len(spans) < MAX_QUEUED_SPANS:
+                spans.append(self)
+            else:
+                telemetry.spans_dropped += 1
 
 
 class Telemetry:
-    """Spans for one sidecar; disabled telemetry still passes trace headers on."""
+    """Spans and RED metrics for one sidecar; disabled, it still passes trace headers on."""
 
-    def __init__(self, config: SidecarConfig, span_exporter: SpanExporter | None = None) -> None:
-        self._provider: TracerProvider | None = None
-        self._tracer: trace.Tracer | None = None
-        if not config.telemetry and span_exporter is None:
-            return
-        if span_exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    def __init__(self, config: SidecarConfig, span_exporter: SpanExporter | None = None, *,
+                 clock_ns: Callable[[], int] = time.time_ns, max_series: int = 1000,
+                 export_interval: float = 1.0, metrics_interval: float = 10.0) -> None:
+        from proxy.span_export import ExportWorker
 
-            span_exporter = OTLPSpanExporter(
-                endpoint=f"{config.otlp_endpoint}/v1/traces", timeout=5
-            )
-        resource = Resource.create({
-            "service.name": config.service,
-            "service.version": config.version,
-            "service.namespace": config.namespace,
-            "meshlens.component": "proxy",
-        })
-        self._provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON),
-                                        shutdown_on_exit=False)
-        # 1 s rather than the SDK's 5 s: a hop shows up in the UI while you look
-        self._provider.add_span_processor(
-            BatchSpanProcessor(span_exporter, schedule_delay_millis=EXPORT_DELAY_MS)
-        )
-        self._tracer = self._provider.get_tracer("meshlens.proxy")
+        self._config = config
+        self.clock_ns = clock_ns
+        self.red = RedMetrics(max_series, clock_ns)
+        self.spans: deque[Hop] = deque()
+        self.spans_dropped = 0
+        self.enabled = config.telemetry or span_exporter is not None
+        self.worker: ExportWorker | None = None
+        if self.enabled:
+            self.worker = ExportWorker(self, config, span_exporter, export_interval,
+                                       metrics_interval)
+            self.worker.start()
 
-    @property
-    def enabled(self) -> bool:
-        return self._tracer is not None
-
-    def start_hop(self, direction: Direction, method: bytes, path: str,
-                  traceparent: bytes | None, tracestate: bytes | None,
+    def start_hop(self, direction: Direction, method: bytes, path: str, headers: Headers,
                   attributes: dict[str, str | int]) -> Hop:
-        """Start the hop's span as a child of the incoming ``traceparent`` (if valid)."""
-        kind = SpanKind.SERVER if direction == "inbound" else SpanKind.CLIENT
-        parent = parse_traceparent(traceparent)
-        state = clean_tracestate(tracestate) if parent is not None else None
-        tracer = self._tracer
-        if tracer is None:
-            passed = format_traceparent(parent.trace_id, parent.span_id, parent.flags) \
-                if parent is not None else None
-            return Hop(None, kind, passed, state)
-        context = None
-        if parent is not None:
-            parent_context = trace.SpanContext(
-                parent.trace_id, parent.span_id, is_remote=True,
-                trace_flags=TraceFlags(parent.flags & 0x01),
-                trace_state=TraceState.from_header([state]) if state else None,
-            )
-            context = trace.set_span_in_context(trace.NonRecordingSpan(parent_context))
+        """Start the hop's span as a child of the incoming trace context (if valid)."""
+        kind = SERVER if direction == "inbound" else CLIENT
+        incoming = extract(headers)
+        parent = incoming.parent
+        if not self.enabled:  # no span of our own: the caller's context goes on as it is
+            if parent is None:
+                return Hop(None, kind, "", 0, 0, 0, 0, None, None, attributes)
+            return Hop(None, kind, "", parent.trace_id, parent.span_id, 0, parent.flags,
+                       incoming.tracestate, incoming.b3, attributes)
         method_text = method.decode("latin-1")
         known = method_text if method_text in _KNOWN_METHODS else "_OTHER"
         attributes["http.request.method"] = known
         attributes["url.path"] = path
         attributes["meshlens.direction"] = direction
-        span = tracer.start_span(known if known != "_OTHER" else "HTTP", context=context,
-                                 kind=kind, attributes=attributes)
-        own = span.get_span_context()
-        return Hop(span, kind, format_traceparent(own.trace_id, own.span_id, own.trace_flags),
-                   state)
+        if parent is None:
+            trace_id, parent_id, flags = _random_bits(128) or 1, 0, 1
+        else:
+            trace_id, parent_id, flags = parent.trace_id, parent.span_id, parent.flags & 0x01
+        hop = Hop(self, kind, known if known != "_OTHER" else "HTTP", trace_id,
+                  _random_bits(64) or 1, parent_id, flags, incoming.tracestate, incoming.b3,
+                  attributes)
+        config = self._config
+        if kind == SERVER:
+            hop.source, hop.destination, hop.version = "unknown", config.service, config.version
+        else:
+            hop.source, hop.destination = config.service, "unknown"
+        return hop
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
-        return self._provider.force_flush(timeout_millis) if self._provider else True
+        """Export what is queued now (blocking; call off the loop)."""
+        return self.worker.flush(timeout_millis / 1000) if self.worker else True
 
     def shutdown(self) -> None:
         """Flush what is queued and stop the exporter (blocking; call off the loop)."""
-        provider, self._provider, self._tracer = self._provider, None, None
-        if provider is not None:
-            provider.shutdown()
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
+
+    def prometheus_text(self) -> str:
+        """The admin ``/metrics`` page."""
+        from proxy.metrics.prometheus import render
+
+        worker = self.worker
+        return render(self.red.snapshot(), {
+            "spans_dropped_total": ("Spans dropped because the export queue was full.",
+                                    self.spans_dropped),
+            "export_failures_total": ("Failed OTLP export requests.",
+                                      worker.failures if worker else 0),
+        })

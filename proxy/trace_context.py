@@ -105,3 +105,105 @@ def clean_tracestate(value: str | bytes | None) -> str | None:
     if len(members) > _MAX_TRACESTATE_MEMBERS or any("=" not in m for m in members):
         return None
     return ",".join(members)
+
+
+# B3 (Zipkin): accepted when there is no valid traceparent, and forwarded in the
+# form it came in so that B3-only apps further down keep their traces.
+B3 = b"b3"
+X_B3_TRACE_ID = b"x-b3-traceid"
+X_B3_SPAN_ID = b"x-b3-spanid"
+X_B3_PARENT_SPAN_ID = b"x-b3-parentspanid"
+X_B3_SAMPLED = b"x-b3-sampled"
+X_B3_FLAGS = b"x-b3-flags"
+B3_MULTI = frozenset({X_B3_TRACE_ID, X_B3_SPAN_ID, X_B3_PARENT_SPAN_ID, X_B3_SAMPLED, X_B3_FLAGS})
+TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE, B3}) | B3_MULTI
+
+
+def _b3_id(text: str, lengths: tuple[int, ...]) -> int | None:
+    text = text.strip().lower()
+    if len(text) not in lengths or not _is_lower_hex(text):
+        return None
+    return int(text, 16) or None
+
+
+def _b3_flags(sampled: str | None, debug: str | None = None) -> int:
+    """Sampled unless the caller said no; B3 defers the decision when absent."""
+    if debug == "1" or sampled in ("d", "1", "true"):
+        return 1
+    return 0 if sampled in ("0", "false") else 1
+
+
+def parse_b3_single(value: str | bytes | None) -> TraceParent | None:
+    """``b3: {trace}-{span}[-{sampled}[-{parent}]]``; ``b3: 0`` alone has no ids."""
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    parts = text.strip().split("-")
+    if len(parts) < 2 or len(parts) > 4:
+        return None
+    trace_id = _b3_id(parts[0], (16, 32))
+    span_id = _b3_id(parts[1], (16,))
+    if trace_id is None or span_id is None:
+        return None
+    sampled = parts[2].strip().lower() if len(parts) > 2 else None
+    if sampled not in (None, "0", "1", "d"):
+        return None
+    return TraceParent(trace_id=trace_id, span_id=span_id, flags=_b3_flags(sampled))
+
+
+def parse_b3_multi(values: dict[bytes, bytes]) -> TraceParent | None:
+    """``X-B3-TraceId`` and ``X-B3-SpanId`` (lowercase names as keys), sampling optional."""
+    trace_text, span_text = values.get(X_B3_TRACE_ID), values.get(X_B3_SPAN_ID)
+    if trace_text is None or span_text is None:
+        return None
+    trace_id = _b3_id(trace_text.decode("latin-1"), (16, 32))
+    span_id = _b3_id(span_text.decode("latin-1"), (16,))
+    if trace_id is None or span_id is None:
+        return None
+    sampled = values.get(X_B3_SAMPLED)
+    debug = values.get(X_B3_FLAGS)
+    return TraceParent(trace_id=trace_id, span_id=span_id, flags=_b3_flags(
+        sampled.decode("latin-1").strip().lower() if sampled is not None else None,
+        debug.decode("latin-1").strip() if debug is not None else None))
+
+
+def format_b3_single(trace_id: int, span_id: int, flags: int) -> bytes:
+    return b"%032x-%016x-%d" % (trace_id, span_id, flags & 0x01)
+
+
+def format_b3_multi(trace_id: int, span_id: int, flags: int) -> list[tuple[bytes, bytes]]:
+    return [(b"X-B3-TraceId", b"%032x" % trace_id), (b"X-B3-SpanId", b"%016x" % span_id),
+            (b"X-B3-Sampled", b"1" if flags & 0x01 else b"0")]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingContext:
+    """The parent a request carries and the propagation formats to answer in."""
+
+    parent: TraceParent | None
+    tracestate: str | None
+    b3: str | None  # "single", "multi" or None: forwarded in the form it came in
+
+
+def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
+    """W3C ``traceparent`` wins when valid; otherwise B3 single, then B3 multi."""
+    traceparent = tracestate = b3_single = None
+    multi: dict[bytes, bytes] = {}
+    for key, value in headers:
+        low = key.lower()
+        if low not in TRACE_HEADERS:
+            continue
+        if low == TRACEPARENT:
+            traceparent = traceparent or value
+        elif low == TRACESTATE:
+            tracestate = tracestate or value
+        elif low == B3:
+            b3_single = b3_single or value
+        else:
+            multi.setdefault(low, value)
+    style = "single" if b3_single is not None else ("multi" if multi else None)
+    parent = parse_traceparent(traceparent)
+    if parent is not None:
+        return IncomingContext(parent, clean_tracestate(tracestate), style)
+    parent = parse_b3_single(b3_single) if b3_single is not None else parse_b3_multi(multi)
+    return IncomingContext(parent, None, style)

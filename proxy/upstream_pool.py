@@ -40,10 +40,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     # lifecycle of one exchange
 
-    def begin(self, head_request: bool) -> None:
+    def begin(self, head_request: bool, upgrade: bool = False) -> None:
         """Prepare for the next response (call before writing the request)."""
         self.requests += 1
-        self._parser = ResponseParser(self, head_request=head_request)
+        self._parser = ResponseParser(self, head_request=head_request, upgrade=upgrade)
         self._head = asyncio.get_running_loop().create_future()
         self._response = None
         self._complete = False
@@ -116,7 +116,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_head(self, head: RequestHead | ResponseHead) -> None:
         assert isinstance(head, ResponseHead)
-        if 100 <= head.status < 200:
+        if 100 <= head.status < 200 and head.status != 101:
             return  # interim answers stay with this hop (the proxy sent its own 100)
         self._response = head
         self.body = (BodyStream(self._pause_reading, self._resume_reading)

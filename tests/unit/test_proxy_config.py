@@ -58,19 +58,20 @@ def test_every_error_is_reported_with_its_key_path(tmp_path: Path) -> None:
         load_sidecar_config(path)
     errors = caught.value.errors
     expected = [
-        f"{path}: colour: unknown key",
-        f"{path}: service: expected a lowercase DNS name, got 'Bad_Name'",
+        f"{path}:7: colour: unknown key",
+        f"{path}:1: service: expected a lowercase DNS name, got 'Bad_Name'",
         f"{path}: version: required",
-        f"{path}: app_port: expected a port 1..65535, got 0",
-        f"{path}: inbound_port: expected a port 0..65535, got 70000",
-        f"{path}: admin_port: port 15001 is already used by outbound_port",
-        f"{path}: telemetry: expected true or false, got 'yes please'",
-        f"{path}: otlp_endpoint: expected an http(s):// URL, got 'localhost:4318'",
-        f"{path}: routes[1].weight: unknown key",
-        f"{path}: routes[1].endpoints[0]: expected host:port, got 'abc'",
-        f"{path}: routes[1].endpoints[1]: expected host:port, got '127.0.0.1:99999'",
-        f"{path}: routes[2].host: duplicate route for host 'catalog'",
-        f"{path}: routes[2].endpoints: expected a non-empty list, got []",
+        f"{path}:2: app_port: expected a port 1..65535, got 0",
+        f"{path}:3: inbound_port: expected a port 0..65535, got 70000",
+        f"{path}:4: admin_port: port 15001 is already used by outbound_port",
+        f"{path}:5: telemetry: expected true or false, got 'yes please'",
+        f"{path}:6: otlp_endpoint: expected an http(s):// URL, got 'localhost:4318'",
+        f"{path}:13: routes[1].weight: unknown key",
+        f"{path}:12: routes[1].endpoints[0]: expected host:port, got 'abc'",
+        f"{path}:12: routes[1].endpoints[1]: expected host:port, got '127.0.0.1:99999'",
+        f"{path}:14: routes[2].host: unreachable: routes[0] already takes every request "
+        "for 'catalog'",
+        f"{path}:15: routes[2].endpoints: expected a non-empty list, got []",
     ]
     assert sorted(errors) == sorted(expected)
     assert str(caught.value).count("\n") == len(expected)
@@ -110,3 +111,4 @@ def test_config_is_frozen_and_dumps_to_plain_data() -> None:
     assert config.to_dict()["routes"] == [
         {"host": "b", "service": "b", "endpoints": ["127.0.0.1:2"]}
     ]
+    assert SidecarConfig.from_mapping(config.to_dict()) == config

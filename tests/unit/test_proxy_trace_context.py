@@ -58,3 +58,44 @@ def test_tracestate_is_passed_on_within_limits() -> None:
     assert clean_tracestate(",".join(f"k{i}=v" for i in range(33))) is None
     assert clean_tracestate("novalue") is None
     assert clean_tracestate("a=" + "x" * 600) is None
+
+
+# B3
+
+
+def test_b3_single_parses_ids_and_sampling() -> None:
+    from proxy.trace_context import parse_b3_single
+
+    parsed = parse_b3_single(
+        b"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90")
+    assert parsed is not None
+    assert parsed.trace_id_hex == "80f198ee56343ba864fe8b2a57d3eff7"
+    assert parsed.span_id_hex == "e457b5a2e4d86bd1" and parsed.sampled
+    unsampled = parse_b3_single("80f198ee56343ba8-e457b5a2e4d86bd1-0")
+    assert unsampled is not None and not unsampled.sampled
+    assert unsampled.trace_id == 0x80F198EE56343BA8
+    for bad in ("0", "xyz-e457b5a2e4d86bd1", "80f198ee56343ba8-e457b5a2", "a-b-c-d-e",
+                "80f198ee56343ba8-e457b5a2e4d86bd1-x", "0000000000000000-e457b5a2e4d86bd1"):
+        assert parse_b3_single(bad) is None, bad
+
+
+def test_b3_multi_and_debug_flag() -> None:
+    from proxy.trace_context import parse_b3_multi
+
+    parsed = parse_b3_multi({b"x-b3-traceid": b"463ac35c9f6413ad", b"x-b3-spanid":
+                             b"a2fb4a1d1a96d312", b"x-b3-sampled": b"0", b"x-b3-flags": b"1"})
+    assert parsed is not None and parsed.sampled  # debug implies sampled
+    assert parse_b3_multi({b"x-b3-traceid": b"463ac35c9f6413ad"}) is None
+
+
+def test_extract_prefers_a_valid_traceparent_and_falls_back_to_b3() -> None:
+    from proxy.trace_context import extract
+
+    w3c = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    b3 = b"463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1"
+    both = extract([(b"b3", b3), (b"Traceparent", w3c)])
+    assert both.parent is not None and both.parent.span_id == 0xB7AD6B7169203331
+    assert both.b3 == "single"
+    fallback = extract([(b"traceparent", b"garbage"), (b"B3", b3)])
+    assert fallback.parent is not None and fallback.parent.span_id == 0xA2FB4A1D1A96D312
+    assert extract([]).parent is None and extract([]).b3 is None

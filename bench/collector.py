@@ -1,0 +1,256 @@
+"""Collector throughput: spans/s end to end into chdb, and the decode floor.
+
+    python bench/collector.py [--spans 200000] [--batch 1000]
+
+Side by side in one run, on the same OTLP/HTTP protobuf payloads (traces over
+three services, 10-20 attributes per span):
+
+- floor: spans/s to decode and flatten the payloads only (`decode_protobuf`),
+  in this process, pinned to the collector's core;
+- end_to_end: a collector in its own process pinned to core 0 (taskset), with
+  span metrics and the service graph on, writing into a fresh chdb directory;
+  this process, pinned to core 1, sends the payloads over HTTP and times from
+  the first request to the collector reporting every span written (its admin
+  /metrics). Refused requests (429) are retried after a pause, as SDKs do.
+
+Prints one JSON object. A benchmark, not a test: it never fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
+
+SERVICES = ("frontend", "cart", "inventory")
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _attributes(rng: random.Random, service: str, kind: str, route: str) -> list[KeyValue]:
+    status = 500 if rng.random() < 0.02 else 200
+    values: dict[str, str | int] = {
+        "http.request.method": "GET",
+        "http.route": route,
+        "url.path": route + f"/{rng.randrange(10_000)}",
+        "url.scheme": "http",
+        "http.response.status_code": status,
+        "server.address": f"{service}.mesh.local",
+        "server.port": 8080,
+        "network.protocol.version": "1.1",
+        "user_agent.original": "python-requests/2.32",
+        "meshlens.direction": "inbound" if kind == "server" else "outbound",
+        "client.address": f"10.0.{rng.randrange(255)}.{rng.randrange(255)}",
+        "tls.peer": f"spiffe://mesh.local/ns/default/sa/{service}",
+        "meshlens.route": f"{service}-default",
+    }
+    if kind == "client":
+        values["peer.service"] = service
+        values["network.peer.address"] = f"10.1.0.{rng.randrange(255)}"
+        values["network.peer.port"] = 15006
+    return [_kv(k, v) for k, v in values.items()]
+
+
+def payload(rng: random.Random, spans: int, start_ns: int) -> bytes:
+    """An export request of about `spans` spans: frontend -> cart -> inventory traces."""
+    request = ExportTraceServiceRequest()
+    scopes = {}
+    for service in SERVICES:
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.extend(
+            [_kv("service.name", service), _kv("service.version", "v1"),
+             _kv("service.namespace", "default"), _kv("host.name", f"{service}-0")]
+        )  # fmt: skip
+        scope = resource_spans.scope_spans.add()
+        scope.scope.name = "meshlens.proxy"
+        scopes[service] = scope.spans
+    made = 0
+    while made < spans:
+        trace_id = rng.randbytes(16)
+        parent = b""
+        t = start_ns + made * 1000
+        for depth, service in enumerate(SERVICES):
+            server_id = rng.randbytes(8)
+            duration = rng.randrange(1_000_000, 50_000_000) // (depth + 1)
+            route = f"/{service}"
+            scopes[service].append(
+                Span(trace_id=trace_id, span_id=server_id, parent_span_id=parent,
+                     name="GET " + route,
+                     kind=Span.SPAN_KIND_SERVER, start_time_unix_nano=t,
+                     end_time_unix_nano=t + duration,
+                     attributes=_attributes(rng, service, "server", route), status=Status())
+            )  # fmt: skip
+            made += 1
+            if depth + 1 < len(SERVICES):
+                client_id = rng.randbytes(8)
+                callee = SERVICES[depth + 1]
+                scopes[service].append(
+                    Span(trace_id=trace_id, span_id=client_id, parent_span_id=server_id,
+                         name="GET /" + callee, kind=Span.SPAN_KIND_CLIENT,
+                         start_time_unix_nano=t + 100, end_time_unix_nano=t + duration - 100,
+                         attributes=_attributes(rng, callee, "client", "/" + callee),
+                         status=Status())
+                )  # fmt: skip
+                made += 1
+                parent = client_id
+    return request.SerializeToString()
+
+
+def floor(payloads: list[bytes]) -> dict[str, float]:
+    from collector import decode_protobuf
+
+    started = time.perf_counter()
+    spans = sum(len(decode_protobuf(p)) for p in payloads)
+    elapsed = time.perf_counter() - started
+    return {"spans": spans, "seconds": round(elapsed, 3), "spans_per_s": round(spans / elapsed)}
+
+
+async def _exported(port: int) -> float:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        for line in (await response.text()).splitlines():
+            if line.startswith("meshlens_collector_exported_spans_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
+async def _send(payloads: list[bytes], http_port: int, admin_port: int, total: int) -> dict:
+    import aiohttp
+
+    refused = 0
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for p in payloads:
+        queue.put_nowait(p)
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        nonlocal refused
+        while not queue.empty():
+            body = queue.get_nowait()
+            while True:
+                async with session.post(
+                    f"http://127.0.0.1:{http_port}/v1/traces", data=body,
+                    headers={"Content-Type": "application/x-protobuf"},
+                ) as response:  # fmt: skip
+                    await response.read()
+                    if response.status == 200:
+                        break
+                    refused += 1
+                    await asyncio.sleep(0.05)
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(sender(session) for _ in range(4)))
+    sent = time.perf_counter() - started
+    while await _exported(admin_port) < total:
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    return {
+        "spans": total, "seconds": round(elapsed, 3), "spans_per_s": round(total / elapsed),
+        "accepted_in_s": round(sent, 3), "refused_requests": refused,
+    }  # fmt: skip
+
+
+def serve(storage: str) -> None:
+    from collector import ClickHouseExporter, Collector, CollectorConfig
+    from storage import open_store
+
+    async def run() -> None:
+        store = open_store(storage)
+        config = CollectorConfig(
+            http_port=0, grpc_port=0, admin_port=0, queue_spans=400_000,
+            batch_spans=16_384, batch_timeout_s=0.2, pairing_wait_s=2.0,
+        )  # fmt: skip
+        collector = Collector(config, ClickHouseExporter(store))
+        stopping = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+        await collector.start()
+        print(f"ready {collector.http_port} {collector.admin_port}", flush=True)
+        await stopping.wait()
+        await collector.stop()
+        store.close()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000, help="spans per request")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    collector_core, load_core = cores[0], cores[-1]
+    rng = random.Random(7)
+    start_ns = time.time_ns()
+    payloads = [
+        payload(rng, args.batch, start_ns + i * 10**9) for i in range(args.spans // args.batch)
+    ]
+    from collector import decode_protobuf
+
+    total = sum(len(decode_protobuf(p)) for p in payloads)
+    os.sched_setaffinity(0, {collector_core})
+    floor_result = floor(payloads)
+    os.sched_setaffinity(0, {load_core})
+
+    directory = tempfile.mkdtemp(prefix="meshlens-bench-")
+    command = [sys.executable, __file__, "--serve", f"chdb://{directory}"]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", str(collector_core), *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline().split()
+        end_to_end = asyncio.run(_send(payloads, int(ready[1]), int(ready[2]), total))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        shutil.rmtree(directory, ignore_errors=True)
+    print(json.dumps({
+        "benchmark": "collector",
+        "spans_per_request": args.batch,
+        "request_bytes_avg": round(sum(map(len, payloads)) / len(payloads)),
+        "cores": {"collector": collector_core, "load": load_core},
+        "floor_decode_only": floor_result,
+        "end_to_end_chdb_span_metrics_service_graph": end_to_end,
+        "ratio_end_to_end_to_floor": round(
+            end_to_end["spans_per_s"] / floor_result["spans_per_s"], 3
+        ),
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Per-endpoint health: active HTTP checks and outlier ejection from live traffic."""

@@ -1,0 +1,106 @@
+"""OTLP trace protobuf written by hand from hop records (no message objects).
+
+Building opentelemetry-proto messages costs ~45 us per span in Python; writing
+the wire format directly, with the encoded attribute pairs cached (most values
+repeat: method, scheme, address, status), costs a fraction of that. The output
+is a valid ``ExportTraceServiceRequest``; tests decode it with the proto classes.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from proxy.telemetry import Hop
+
+_FIXED64 = struct.Struct("<Q").pack
+_FIXED32 = struct.Struct("<I").pack
+_CACHE_LIMIT = 4096
+_pairs: dict[tuple[str, str | int], bytes] = {}
+_fields: dict[tuple[int, tuple[str, str | int]], bytes] = {}
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    """A length-delimited field; ``tag`` is (number << 3) | 2, pre-shifted by callers."""
+    size = len(payload)
+    if size < 0x80 and tag < 0x80:
+        return bytes((tag, size)) + payload
+    return _varint(tag) + _varint(size) + payload
+
+
+def key_value(key: str, value: str | int) -> bytes:
+    """An encoded ``KeyValue`` message body (the parent adds its own field tag)."""
+    pair = (key, value)
+    cached = _pairs.get(pair)
+    if cached is not None:
+        return cached
+    if isinstance(value, bool) or not isinstance(value, int):
+        any_value = _field(0x0A, str(value).encode())  # string_value = 1
+    else:
+        any_value = b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)  # int_value = 3
+    encoded = _field(0x0A, key.encode()) + _field(0x12, any_value)
+    if len(_pairs) >= _CACHE_LIMIT:
+        _pairs.clear()
+    _pairs[pair] = encoded
+    return encoded
+
+
+def _attributes(tag: int, values: Mapping[str, str | int]) -> bytes:
+    cache = _fields
+    out = []
+    for pair in values.items():
+        encoded = cache.get((tag, pair))
+        if encoded is None:
+            encoded = _field(tag, key_value(*pair))
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[(tag, pair)] = encoded
+        out.append(encoded)
+    return b"".join(out)
+
+
+def _span(hop: Hop) -> bytes:
+    parts = [b"\x0a\x10", hop.trace_id.to_bytes(16, "big"),
+             b"\x12\x08", hop.span_id.to_bytes(8, "big")]
+    if hop.tracestate:
+        parts.append(_field(0x1A, hop.tracestate.encode()))
+    flags = 0x100 | (hop.flags & 0xFF)
+    if hop.parent_span_id:
+        parts += (b"\x22\x08", hop.parent_span_id.to_bytes(8, "big"))
+        flags |= 0x200  # the parent is remote
+    parts += (_field(0x2A, hop.name.encode()), b"\x30", _varint(hop.kind),
+              b"\x39", _FIXED64(hop.start_ns), b"\x41", _FIXED64(hop.end_ns),
+              _attributes(0x4A, hop.attributes))
+    for at, name, values in hop.events or ():
+        event = b"\x09" + _FIXED64(at) + _field(0x12, name.encode()) + _attributes(0x1A, values)
+        parts.append(_field(0x5A, event))
+    if hop.error:
+        parts.append(b"\x7a\x02\x18\x02")  # status { code: STATUS_CODE_ERROR }
+    parts += (b"\x85\x01", _FIXED32(flags))
+    return b"".join(parts)
+
+
+def encode_spans(hops: Sequence[Hop], resource: Mapping[str, str],
+                 scope: str = "meshlens.proxy") -> bytes:
+    """One ``ExportTraceServiceRequest`` with one resource and one scope."""
+    spans = b"".join(_field(0x12, _span(hop)) for hop in hops)
+    scope_spans = _field(0x0A, _field(0x0A, scope.encode())) + spans
+    resource_spans = (_field(0x0A, _attributes(0x0A, resource))
+                      + _field(0x12, scope_spans))
+    return _field(0x0A, resource_spans)
+
+
+

@@ -1,0 +1,1 @@
+"""Route stage: route config and matching, weighted version splits, destinations."""

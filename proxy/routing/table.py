@@ -1,0 +1,221 @@
+"""The route table: host and request to a route, and a route to an endpoint.
+
+Built once per config and swapped whole (one reference assignment in the
+sidecar). Routes for one host are tried in config order and the first whose
+``match`` holds wins. A matched :class:`RouteTarget` picks a version by the
+route's weights, then an endpoint of that version through its destination::
+
+    route = table.match(host, head, path)     # None: no route (503 no_route)
+    picks = route.picks()                     # one per request
+    endpoint = picks()                        # per attempt: a retry calls it again
+    ...                                       # forward the request
+    ejections = picks.finish(outcome)         # always, even when it failed
+
+An attempt that is followed by another pick (a retry) failed: it counts as a
+server error for outlier detection when the next pick is made.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from proxy.clock import Clock, SystemClock
+from proxy.health.endpoint_state import EndpointState
+from proxy.health.outlier_ejection import Ejection
+from proxy.http_codec import RequestHead
+from proxy.resilience.config import RoutePolicy
+from proxy.routing.destination import Destination
+from proxy.routing.destination_config import DestinationConfig, Endpoint
+from proxy.routing.match import RequestMatcher
+from proxy.routing.route_config import Route
+from proxy.routing.traffic_config import resolve_destinations
+
+
+class Result(Protocol):
+    """What ``report`` needs of a forward outcome (``proxy.forward.Outcome``)."""
+
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+RETRIED = "attempt_retried"  # what an attempt that was retried is reported as
+
+
+class _Retried:
+    status: int | None = None
+    error: str | None = RETRIED
+
+
+class Pick:
+    """One chosen endpoint for one attempt; hand it back to ``RouteTarget.report``."""
+
+    __slots__ = ("endpoint", "started", "state", "version")
+
+    def __init__(self, state: EndpointState, version: str | None, started: float) -> None:
+        self.state = state
+        self.endpoint: Endpoint = state.address
+        self.version = version  # the split's choice; None when the route has no split
+        self.started = started
+
+
+class RequestPicks:
+    """The endpoints picked for one request, one per attempt; the split's version
+    is chosen once, so retries stay on it."""
+
+    __slots__ = ("_current", "_route", "ejections", "version")
+
+    def __init__(self, route: RouteTarget) -> None:
+        self._route = route
+        self._current: Pick | None = None
+        self.version: str | None = None
+        self.ejections: list[Ejection] = []
+
+    def __call__(self) -> Endpoint:
+        if self._current is not None:
+            self._note(self._route.report(self._current, _Retried()))
+        pick = self._current = self._route.pick(self.version)
+        self.version = pick.version
+        return pick.endpoint
+
+    def finish(self, outcome: Result | None) -> list[Ejection]:
+        """Report the last attempt; every ejection this request caused."""
+        current, self._current = self._current, None
+        if current is not None:
+            self._note(self._route.report(current, outcome))
+        return self.ejections
+
+    def _note(self, ejection: Ejection | None) -> None:
+        if ejection is not None:
+            self.ejections.append(ejection)
+
+
+class RouteTarget:
+    """One route at run time."""
+
+    __slots__ = ("_clock", "_cumulative", "_rng", "_versions", "config", "destination",
+                 "host", "key", "matches", "service")
+
+    def __init__(self, config: Route, destination: Destination, clock: Clock,
+                 rng: random.Random, position: int = 0) -> None:
+        self.config = config
+        self.host = config.host
+        # names the route across config versions: its host, and its place among the
+        # routes of that host when there are several
+        self.key = config.host if position == 0 else f"{config.host}#{position}"
+        self.service = config.service
+        self.matches = RequestMatcher(config.match)
+        self.destination = destination
+        self._clock = clock
+        self._rng = rng
+        parts = [p for p in config.split if p.weight > 0]
+        for part in parts:
+            if not destination.has_version(part.version):
+                raise ValueError(f"route for {config.host!r}: no endpoint of "
+                                 f"{config.service!r} has version {part.version!r}")
+        self._versions = tuple(p.version for p in parts)
+        total, cumulative = 0, []
+        for part in parts:
+            total += part.weight
+            cumulative.append(total)
+        self._cumulative = tuple(cumulative)
+
+    @property
+    def policy(self) -> RoutePolicy:
+        return self.config.policy
+
+    def picks(self) -> RequestPicks:
+        return RequestPicks(self)
+
+    def pick(self, version: str | None = None) -> Pick:
+        """An endpoint for one attempt; ``version`` keeps a retry on the first pick's."""
+        if version is None and self._versions:
+            version = self._versions[0]
+            if len(self._versions) > 1:
+                roll = self._rng.random() * self._cumulative[-1]
+                for candidate, bound in zip(self._versions, self._cumulative, strict=True):
+                    if roll < bound:
+                        version = candidate
+                        break
+        state = self.destination.pick(version)
+        return Pick(state, version, self._clock.monotonic())
+
+    def report(self, pick: Pick, outcome: Result | None) -> Ejection | None:
+        """Close ``pick``; ``outcome`` None when the downstream went away first."""
+        if outcome is None:
+            return self.destination.report(pick.state, None, None, None)
+        latency = self._clock.monotonic() - pick.started
+        return self.destination.report(pick.state, outcome.status, outcome.error, latency)
+
+
+class RouteTable:
+    """Routes by host, each host's routes in config order.
+
+    ``previous`` is the table this one replaces: endpoints that persist keep their
+    state (in-flight counts, latency, health, ejections).
+    """
+
+    def __init__(self, routes: Iterable[Route], destinations: Iterable[DestinationConfig] = (),
+                 *, clock: Clock | None = None, rng: random.Random | None = None,
+                 previous: RouteTable | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        routes = tuple(routes)
+        clock = clock or SystemClock()
+        rng = rng or random.Random()
+        kept = previous.endpoint_states() if previous is not None else {}
+        self.destinations = {
+            name: Destination(config, clock, rng, previous=kept.get(name),
+                              ssl_context=ssl_context)
+            for name, config in resolve_destinations(routes, destinations).items()
+            if config.endpoints
+        }
+        self._by_host: dict[str, list[RouteTarget]] = {}
+        for route in routes:
+            destination = self.destinations.get(route.service)
+            if destination is None:
+                raise ValueError(f"route for {route.host!r}: no destination {route.service!r}")
+            same_host = self._by_host.setdefault(route.host.lower(), [])
+            same_host.append(RouteTarget(route, destination, clock, rng, len(same_host)))
+
+    def match(self, host: str, head: RequestHead, path: str) -> RouteTarget | None:
+        """The first route for ``host`` (lowercase, no port) whose match holds, or None."""
+        for route in self._by_host.get(host, ()):
+            if route.matches(head, path):
+                return route
+        return None
+
+    def pick_for_host(self, host: str) -> Endpoint | None:
+        """An endpoint for a copy of a request (mirroring): of the destination named
+        ``host``, else of the last (catch-all) route for ``host``. Not counted in flight."""
+        destination = self.destinations.get(host)
+        if destination is None:
+            routes = self._by_host.get(host)
+            if not routes:
+                return None
+            destination = routes[-1].destination
+        state = destination.pick()
+        destination.report(state, None, None, None)
+        return state.address
+
+    def endpoint_states(self) -> dict[str, dict[Endpoint, EndpointState]]:
+        return {name: {s.address: s for s in d.states} for name, d in self.destinations.items()}
+
+    async def start(self) -> None:
+        """Start the active health checks."""
+        for destination in self.destinations.values():
+            await destination.start()
+
+    async def stop(self) -> None:
+        for destination in self.destinations.values():
+            await destination.stop()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Destinations, endpoints and their health, for the admin port."""
+        return [d.snapshot() for d in self.destinations.values()]
+
+    def __len__(self) -> int:
+        return len(self._by_host)
