@@ -79,6 +79,8 @@ class CollectorConfig:
     # also the gRPC max receive message size.
     max_body_bytes: int = 16 * MiB
     queue_spans: int = 100_000
+    # The queue's other bound: the received (decompressed) size of what it holds.
+    queue_bytes: int = 256 * MiB
     batch_spans: int = 8192
     batch_timeout_s: float = 0.2
     # What a client is told to wait when the queue is full (Retry-After, RetryInfo).
@@ -86,6 +88,18 @@ class CollectorConfig:
     # How long stop() waits for the exporter to take what is still queued.
     drain_timeout_s: float = 10.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    # Where batches go while storage is down (None: no spool; they are dropped
+    # once retries give up), and how large the spool may grow.
+    spool_dir: str | None = None
+    spool_max_bytes: int = 1024 * MiB
+    span_metrics: bool = True
+    service_graph: bool = True
+    # How long a span waits for its other half (client <-> server) before it
+    # counts as unpaired, and how many may wait at once.
+    pairing_wait_s: float = 5.0
+    pairing_max_entries: int = 200_000
+    # Prometheus text at /metrics; None: no admin server (`meshlens collector` uses 8888).
+    admin_port: int | None = None
 
     def problems(self) -> list[str]:
         problems: list[str] = []
@@ -109,7 +123,21 @@ class CollectorConfig:
                 f"collector.batch_spans: must be <= queue_spans ({self.queue_spans}), "
                 f"got {self.batch_spans}"
             )
+        _check_int(problems, "collector.queue_bytes", self.queue_bytes, 1024, 1024 * 1024 * MiB)
         _check_positive(problems, "collector.batch_timeout_s", self.batch_timeout_s)
+        if self.spool_dir is not None and (
+            not isinstance(self.spool_dir, str) or not self.spool_dir
+        ):
+            problems.append(
+                f"collector.spool_dir: must be a directory path, got {self.spool_dir!r}"
+            )
+        _check_int(problems, "collector.spool_max_bytes", self.spool_max_bytes, MiB, 2**50)
+        _check_positive(problems, "collector.pairing_wait_s", self.pairing_wait_s)
+        _check_int(
+            problems, "collector.pairing_max_entries", self.pairing_max_entries, 1, 100_000_000
+        )
+        if self.admin_port is not None:
+            _check_int(problems, "collector.admin_port", self.admin_port, 0, 65535)
         _check_int(problems, "collector.retry_after_s", self.retry_after_s, 1, 3600)
         _check_positive(problems, "collector.drain_timeout_s", self.drain_timeout_s)
         if isinstance(self.retry, RetryConfig):

@@ -17,6 +17,8 @@ from storage.model import (
     TraceSearchQuery,
     TraceSummary,
 )
+from storage.queries.red import RedQuery
+from storage.span_metrics_model import EdgeColumns, EdgeSummary, RedColumns, RedSummary
 from storage.store import Store, StoreClosedError, open_store
 from storage.url import DEFAULT_URL, StorageURLError
 
@@ -25,6 +27,11 @@ __all__ = [
     "SPAN_COLUMN_NAMES",
     "SPAN_KINDS",
     "STATUS_CODES",
+    "EdgeColumns",
+    "EdgeSummary",
+    "RedColumns",
+    "RedQuery",
+    "RedSummary",
     "SpanColumns",
     "SpanEvent",
     "SpanLink",

@@ -7,10 +7,11 @@ way, or run by two processes at once, is simply run again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from string import Template
 
 from clickhouse_connect.driver.client import Client
 
-from storage import schema
+from storage import schema, schema_span_metrics
 from storage.schema import Statement
 
 
@@ -24,6 +25,23 @@ class Migration:
         return [schema.render(s, database, ttl_days) for s in self.statements]
 
 
+# control/ (issue #4): who did what to which identity, and why; read by `meshlens audit`.
+AUDIT_LOG_DDL = Statement(
+    Template(
+        """CREATE TABLE IF NOT EXISTS `$db`.audit_log (
+    EventTime DateTime64(3) CODEC(Delta(8), ZSTD(1)),
+    Actor String CODEC(ZSTD(1)),
+    Action LowCardinality(String),
+    Identity String CODEC(ZSTD(1)),
+    Serial String CODEC(ZSTD(1)),
+    Reason String CODEC(ZSTD(1)),
+    Detail String CODEC(ZSTD(1))
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(EventTime)
+ORDER BY (Action, EventTime)"""
+    )
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "otel_traces", (schema.OTEL_TRACES_DDL,)),
     Migration(
@@ -31,6 +49,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         "otel_traces_trace_id_ts",
         (schema.OTEL_TRACES_TRACE_ID_TS_DDL, schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL),
     ),
+    Migration(
+        3,
+        "red_1m, service_edges_1m, insert deduplication",
+        (
+            schema_span_metrics.RED_1M_DDL,
+            schema_span_metrics.SERVICE_EDGES_1M_DDL,
+            schema_span_metrics.OTEL_TRACES_DEDUP_DDL,
+            schema_span_metrics.OTEL_TRACES_TRACE_ID_TS_DEDUP_DDL,
+        ),
+    ),
+    # control/ (issue #4): identity lifecycle and denied requests, written by control.audit
+    Migration(4, "audit_log", (AUDIT_LOG_DDL,)),
 )
 
 # Run on every open, before the migrations, so there is a table to record them in.

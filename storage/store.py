@@ -8,11 +8,13 @@ from typing import TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from storage import migrations, writer
+from storage import migrations, span_metrics_writer, writer
 from storage.connection import connect
 from storage.model import SpanColumns, SpanRecord, TraceSearchQuery, TraceSummary
-from storage.queries import catalog, trace_by_id, trace_search
+from storage.queries import catalog, red, service_edges, trace_by_id, trace_search
+from storage.queries.red import RedQuery
 from storage.schema import ttl_clause
+from storage.span_metrics_model import EdgeColumns, EdgeSummary, RedColumns, RedSummary
 from storage.url import DEFAULT_URL, parse_storage_url, redact_url
 
 T = TypeVar("T")
@@ -56,9 +58,34 @@ class Store:
     def migration_status(self) -> list[tuple[int, str, bool]]:
         return self._run(lambda c: migrations.migration_status(c, self.database))
 
-    def write_spans(self, batch: SpanColumns) -> None:
-        """One column-oriented insert into otel_traces; an empty batch writes nothing."""
-        self._run(lambda c: writer.insert_spans(c, self.database, batch))
+    def write_spans(self, batch: SpanColumns, *, dedup_token: str | None = None) -> None:
+        """One column-oriented insert into otel_traces; an empty batch writes nothing.
+
+        Written again with the same `dedup_token`, the batch is stored once.
+        """
+        self._run(lambda c: writer.insert_spans(c, self.database, batch, dedup_token))
+
+    def write_red(self, rows: RedColumns, *, dedup_token: str | None = None) -> None:
+        """Partial RED aggregates into red_1m (idempotent per `dedup_token`)."""
+        self._run(lambda c: span_metrics_writer.insert_red(c, self.database, rows, dedup_token))
+
+    def write_edges(self, rows: EdgeColumns, *, dedup_token: str | None = None) -> None:
+        """Partial service graph aggregates into service_edges_1m (idempotent per token)."""
+        self._run(
+            lambda c: span_metrics_writer.insert_edges(c, self.database, rows, dedup_token)
+        )
+
+    def red_summary(self, q: RedQuery) -> RedSummary:
+        """RED of the red_1m rows matching `q`, merged."""
+        return self._run(lambda c: red.fetch_red(c, self.database, q))
+
+    def service_edges(
+        self, start_s: int, end_s: int, services: tuple[str, ...] | None = None
+    ) -> list[EdgeSummary]:
+        """Service graph edges in [start_s, end_s), merged per (client, server, type)."""
+        return self._run(
+            lambda c: service_edges.fetch_edges(c, self.database, start_s, end_s, services)
+        )
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of the trace, earliest first; [] for an unknown id."""
@@ -75,9 +102,14 @@ class Store:
     def operations(self, service: str | None = None) -> list[str]:
         return self._run(lambda c: catalog.fetch_operations(c, self.database, service))
 
-    def count_spans(self) -> int:
+    def count_spans(self, service: str | None = None) -> int:
+        """Spans stored, all or of one service."""
         sql = f"SELECT count() FROM `{self.database}`.otel_traces"
-        return self._run(lambda c: int(c.query(sql).result_rows[0][0]))
+        params: dict[str, object] = {}
+        if service is not None:
+            sql += " WHERE ServiceName = {service:String}"
+            params["service"] = service
+        return self._run(lambda c: int(c.query(sql, parameters=params).result_rows[0][0]))
 
     def close(self) -> None:
         """Release the client; safe twice."""

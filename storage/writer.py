@@ -1,6 +1,14 @@
-"""Span batches into `otel_traces`, one column-oriented insert per batch."""
+"""Span batches into `otel_traces`, one column-oriented insert per batch.
+
+Every insert carries an `insert_deduplication_token` (a fresh one when the caller
+gives none): with the tables' deduplication window, a batch written again with
+the same token, e.g. replayed from the collector's spool, is stored once, in the
+table and in the views fed by it.
+"""
 
 from __future__ import annotations
+
+import uuid
 
 from clickhouse_connect.driver.client import Client
 
@@ -25,7 +33,19 @@ def check_columns(batch: SpanColumns) -> int:
     return expected
 
 
-def insert_spans(client: Client, database: str, batch: SpanColumns) -> None:
+def dedup_settings(token: str | None) -> dict[str, object]:
+    """Insert settings that make a write idempotent under `token`."""
+    return {
+        # A fresh token when none is given: without one, two identical blocks
+        # (same spans sent twice on purpose) would be deduplicated by content.
+        "insert_deduplication_token": token or uuid.uuid4().hex,
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+    }
+
+
+def insert_spans(
+    client: Client, database: str, batch: SpanColumns, dedup_token: str | None = None
+) -> None:
     if check_columns(batch) == 0:
         return
     client.insert(
@@ -33,4 +53,5 @@ def insert_spans(client: Client, database: str, batch: SpanColumns) -> None:
         [getattr(batch, name) for name in _FIELDS],
         column_names=list(SPAN_COLUMN_NAMES),
         column_oriented=True,
+        settings=dedup_settings(dedup_token),
     )

@@ -2,7 +2,7 @@
 
 Exporters only push (STYLE 6); this retries a failed push with exponential
 backoff a bounded number of times, then gives up by raising the last error.
-The disk spool will wrap exporters the same way.
+`SpoolingExporter` builds on it: what this gives up on goes to the disk spool.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from collector.config import CollectorConfigError, RetryConfig
-from collector.pipeline import SpanExporter
-from storage.model import SpanColumns
+from collector.pipeline import BatchExporter, ExportBatch
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 class RetryingExporter:
     def __init__(
         self,
-        exporter: SpanExporter,
+        exporter: BatchExporter,
         retry: RetryConfig | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -34,10 +33,10 @@ class RetryingExporter:
         self.retries = 0
 
     @property
-    def wrapped(self) -> SpanExporter:
+    def wrapped(self) -> BatchExporter:
         return self._exporter
 
-    async def push(self, batch: SpanColumns) -> None:
+    async def push(self, batch: ExportBatch) -> None:
         retry = self._retry
         backoff = retry.initial_backoff_s
         for attempt in range(1, retry.max_attempts + 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from collector.pipeline import ExportBatch
 from storage.model import SpanColumns
 
 
@@ -17,13 +18,15 @@ class SinkExporterError(RuntimeError):
 
 class SinkExporter:
     def __init__(self) -> None:
-        self.batches: list[SpanColumns] = []
+        self.batches: list[SpanColumns] = []  # the spans of each push that had spans
+        self.exports: list[ExportBatch] = []  # every ExportBatch pushed (with RED, edges)
         self.push_calls = 0
         self._failures_left = 0
         self._paused = False
         self._changed: asyncio.Condition | None = None
 
-    async def push(self, batch: SpanColumns) -> None:
+    async def push(self, batch: SpanColumns | ExportBatch) -> None:
+        """Take spans (behind a BatchProcessor) or an ExportBatch (behind a Collector)."""
         changed = self._condition()
         async with changed:
             self.push_calls += 1
@@ -31,7 +34,12 @@ class SinkExporter:
             if self._failures_left:
                 self._failures_left -= 1
                 raise SinkExporterError("SinkExporter told to fail this push")
-            self.batches.append(batch)
+            if isinstance(batch, ExportBatch):
+                self.exports.append(batch)
+                if len(batch.spans):
+                    self.batches.append(batch.spans)
+            else:
+                self.batches.append(batch)
             changed.notify_all()
 
     @property

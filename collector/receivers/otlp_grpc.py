@@ -93,7 +93,7 @@ class OtlpGrpcReceiver:
                 batch = await self._decode(request)
             except OtlpDecodeError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            if not self._consumer.try_put(batch):
+            if not self._consumer.try_put(batch, len(request)):
                 message = "span queue is full; retry later"
                 await context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,

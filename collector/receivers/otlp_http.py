@@ -125,8 +125,8 @@ class OtlpHttpReceiver:
         as_json = content_type != PROTOBUF
         with suppress_self_tracing():
             try:
-                batch = await self._decode(request, content_type)
-                if not self._consumer.try_put(batch):
+                batch, size = await self._decode(request, content_type)
+                if not self._consumer.try_put(batch, size):
                     return self._refuse(
                         _Refusal(429, rpc_status.RESOURCE_EXHAUSTED, "span queue is full"),
                         as_json,
@@ -142,7 +142,7 @@ class OtlpHttpReceiver:
                 )
         return web.Response(body=_OK_BODY[content_type], content_type=content_type)
 
-    async def _decode(self, request: web.Request, content_type: str) -> SpanColumns:
+    async def _decode(self, request: web.Request, content_type: str) -> tuple[SpanColumns, int]:
         if content_type not in _OK_BODY:
             raise _Refusal(
                 415,
@@ -162,8 +162,8 @@ class OtlpHttpReceiver:
         decode = decode_protobuf if content_type == PROTOBUF else decode_json
         try:
             if len(body) >= _DECODE_IN_THREAD_BYTES:
-                return await asyncio.to_thread(decode, body)
-            return decode(body)
+                return await asyncio.to_thread(decode, body), len(body)
+            return decode(body), len(body)
         except OtlpDecodeError as exc:
             raise _Refusal(400, rpc_status.INVALID_ARGUMENT, str(exc)) from None
 

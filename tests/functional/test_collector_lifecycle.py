@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from typing import Protocol
 
 import pytest
 
-from collector import Collector, CollectorConfig, SinkExporter
+from collector import Collector, CollectorConfig, DiskSpool, SinkExporter, SpoolingExporter
+from collector.admin import AdminServer
 from collector.processors import BatchProcessor
+from collector.processors.derived_signals import DerivedSignals
 from collector.receivers import OtlpGrpcReceiver, OtlpHttpReceiver
 
 
@@ -20,7 +23,7 @@ class Component(Protocol):
 def _ports(component: Component) -> list[int]:
     if isinstance(component, Collector):
         return [component.http_port, component.grpc_port]
-    if isinstance(component, OtlpHttpReceiver | OtlpGrpcReceiver):
+    if isinstance(component, OtlpHttpReceiver | OtlpGrpcReceiver | AdminServer):
         return [component.port]
     return []
 
@@ -30,6 +33,15 @@ FACTORIES: dict[str, Callable[[], Component]] = {
     "otlp-http-receiver": lambda: OtlpHttpReceiver(BatchProcessor(SinkExporter()), port=0),
     "otlp-grpc-receiver": lambda: OtlpGrpcReceiver(BatchProcessor(SinkExporter()), port=0),
     "collector": lambda: Collector(CollectorConfig(http_port=0, grpc_port=0), SinkExporter()),
+    "collector-with-spool-and-admin": lambda: Collector(
+        CollectorConfig(http_port=0, grpc_port=0, admin_port=0, spool_dir=tempfile.mkdtemp()),
+        SinkExporter(),
+    ),
+    "derived-signals": lambda: DerivedSignals(SinkExporter(), tick_s=0.01),
+    "spooling-exporter": lambda: SpoolingExporter(
+        SinkExporter(), spool=DiskSpool(tempfile.mkdtemp(), max_bytes=1 << 20)
+    ),
+    "admin-server": lambda: AdminServer(dict, host="127.0.0.1", port=0),
 }
 
 

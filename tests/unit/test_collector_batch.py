@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from collector import ClickHouseExporter, RetryConfig, RetryingExporter, SinkExporter
+from collector import ClickHouseExporter, ExportBatch, RetryConfig, RetryingExporter, SinkExporter
 from collector.exporters import SinkExporterError
 from collector.processors import BatchProcessor, split_columns
 from collector.self_tracing import is_self_tracing_suppressed
@@ -186,7 +186,7 @@ async def test_retrying_exporter_backs_off_then_succeeds() -> None:
     exporter = RetryingExporter(
         sink, RetryConfig(max_attempts=5, initial_backoff_s=0.1, max_backoff_s=0.3), sleep=sleep
     )
-    await exporter.push(spans(2))
+    await exporter.push(ExportBatch(spans=spans(2)))
     assert sleep.delays == [0.1, 0.2, 0.3]
     assert sink.span_count == 2
     assert exporter.retries == 3
@@ -197,7 +197,7 @@ async def test_retrying_exporter_gives_up() -> None:
     sink.fail_next(10)
     exporter = RetryingExporter(sink, RetryConfig(max_attempts=3), sleep=sleep)
     with pytest.raises(SinkExporterError):
-        await exporter.push(spans(1))
+        await exporter.push(ExportBatch(spans=spans(1)))
     assert sink.push_calls == 3
     assert sleep.delays == [0.1, 0.2]
 
@@ -209,8 +209,10 @@ class FakeStore:
         self.batches: list[SpanColumns] = []
         self.threads: list[str] = []
         self.suppressed: list[bool] = []
+        self.tokens: list[str | None] = []
 
-    def write_spans(self, batch: SpanColumns) -> None:
+    def write_spans(self, batch: SpanColumns, *, dedup_token: str | None = None) -> None:
+        self.tokens.append(dedup_token)
         self.batches.append(batch)
         self.threads.append(threading.current_thread().name)
         self.suppressed.append(is_self_tracing_suppressed())
@@ -219,9 +221,10 @@ class FakeStore:
 async def test_clickhouse_exporter_writes_in_a_thread_without_tracing() -> None:
     store = FakeStore()
     exporter = ClickHouseExporter(store)
-    batch = spans(3)
+    batch = ExportBatch(spans=spans(3))
     await exporter.push(batch)
-    await exporter.push(SpanColumns())  # nothing to write
-    assert store.batches == [batch]
+    await exporter.push(ExportBatch())  # nothing to write
+    assert store.batches == [batch.spans]
+    assert store.tokens == [batch.token]
     assert store.threads[0] != threading.current_thread().name
     assert store.suppressed == [True]
