@@ -51,12 +51,18 @@ class AllInOne:
         self.store = await asyncio.to_thread(open_store, s.storage)
         if self._want_collector:
             config = CollectorConfig(
-                host=s.host, http_port=s.otlp_http_port, grpc_port=s.otlp_grpc_port
+                host=s.host,
+                http_port=s.otlp_http_port,
+                grpc_port=s.otlp_grpc_port,
+                admin_port=s.collector_admin_port,
+                # accepted spans wait here while storage is away (zero loss)
+                spool_dir=str(s.state_dir / "spool"),
             )
             self.collector = Collector(config, ClickHouseExporter(self.store))
             await self.collector.start()
             self._say(f"OTLP/gRPC  {s.host}:{self.collector.grpc_port}")
             self._say(f"OTLP/HTTP  http://{s.host}:{self.collector.http_port}/v1/traces")
+            self._say(f"collector  http://{s.host}:{self.collector.admin_port}/metrics")
         if self._want_ui:
             self.ui = serve_ui(create_app(self.store), s.host, s.ui_port)
             self.ui.start()

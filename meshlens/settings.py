@@ -25,6 +25,7 @@ class Settings:
     otlp_grpc_port: int = 4317
     otlp_http_port: int = 4318
     ui_port: int = 8050
+    collector_admin_port: int = 8888
     state_dir: Path = Path(".meshlens")
     demo_rate: float = 5.0
 

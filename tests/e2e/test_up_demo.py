@@ -28,14 +28,15 @@ class UpProcess:
     """`meshlens up --demo` in its own process group, its output read line by line."""
 
     def __init__(self, state_dir: Path) -> None:
-        grpc_port, http_port, ui_port = free_ports(3)
+        grpc_port, http_port, ui_port, admin_port = free_ports(4)
         self.marker = uuid.uuid4().hex
         env = dict(os.environ, MESHLENS_E2E_MARKER=self.marker)
         argv = [
             sys.executable, "-m", "meshlens", "up", "--demo",
             "--storage", f"chdb://{state_dir}/data", "--state-dir", str(state_dir),
             "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
-            "--ui-port", str(ui_port), "--demo-rate", "20",
+            "--ui-port", str(ui_port), "--collector-admin-port", str(admin_port),
+            "--demo-rate", "20",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -137,6 +138,7 @@ def find_full_trace(ui: str, timeout_s: float) -> tuple[str, list[dict]]:
 
 
 def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
+    metrics_url = up.wait_for_line("collector ", 90).split()[-1]
     ui = up.wait_for_line("UI ", 90).split()[-1]
     up.wait_for_line("first trace after", 90)
 
@@ -162,6 +164,15 @@ def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
         page = resp.read().decode()
     for service in SERVICES:
         assert service in page
+
+    with urllib.request.urlopen(metrics_url, timeout=10) as resp:
+        metrics = resp.read().decode()
+    accepted = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("meshlens_collector_accepted_spans_total")
+    )
+    assert accepted >= len(spans)
 
     assert up.interrupt() == 0
     assert up.processes_left() == []
