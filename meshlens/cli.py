@@ -33,6 +33,9 @@ def _add_ports(p: argparse.ArgumentParser, *, ui: bool, otlp: bool) -> None:
     if otlp:
         p.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
         p.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
+        p.add_argument(
+            "--collector-admin-port", type=int, help="collector /metrics port (default 8888)"
+        )
     if ui:
         p.add_argument("--ui-port", type=int, help="UI port (default 8050)")
 
@@ -70,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    keys = ("storage", "host", "otlp_grpc_port", "otlp_http_port", "ui_port", "state_dir")
+    keys = (
+        "storage", "host", "otlp_grpc_port", "otlp_http_port", "collector_admin_port",
+        "ui_port", "state_dir",
+    )  # fmt: skip
     overrides = {k: getattr(args, k, None) for k in (*keys, "demo_rate")}
     return load_settings(env, **overrides)
 
