@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Mapping, Sequence
 
+from control.commands import add_control_commands, run_control_command
 from meshlens.settings import Settings, SettingsError, load_settings
 
 # grpc's fork handlers log a line for every child `meshlens up --demo` starts while
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     storage = sub.add_parser("storage", help="schema migrations")
     storage.add_argument("action", choices=["migrate", "status"])
     _add_storage(storage)
+    add_control_commands(sub)  # config validate, control, certs, audit (control/commands.py)
     return parser
 
 
@@ -93,6 +95,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return _run_proxy(args.config)
     if args.command == "storage":
         return _storage_command(args.action, settings)
+    control_exit = run_control_command(args)
+    if control_exit is not None:
+        return control_exit
     from meshlens import all_in_one
 
     runners = {

@@ -1,0 +1,74 @@
+"""Inbound authorization: a request handler in front of the one that forwards.
+
+It reads the connection's TLS state (set by ``MtlsListener``), refuses revoked
+peers, asks the policy evaluator, and answers a denial itself with 403 and the
+deciding policy in ``x-meshlens-policy``. The evaluator is swapped whole when a
+new config snapshot arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from control.policy import AuthzDecision, AuthzRequest, Denied, PolicyEvaluator
+from proxy.accept import Exchange, RequestHandler
+from proxy.http_codec import split_target, target_path
+from proxy.identity.mtls_listener import IdentifiedDownstream
+from proxy.identity.peer_identity import NoIdentity, PeerIdentity, TlsState
+from proxy.identity.rotation import IdentityContexts
+
+POLICY_HEADER = b"x-meshlens-policy"
+DeniedCallback = Callable[[AuthzRequest, Denied, TlsState], None]
+
+
+def tls_state_of(exchange: Exchange) -> TlsState:
+    state = getattr(exchange.conn, "tls_state", None)
+    return state if isinstance(state, PeerIdentity | NoIdentity) else NoIdentity("disabled")
+
+
+class AuthorizingHandler:
+    def __init__(self, inner: RequestHandler, service: str, evaluator: PolicyEvaluator, *,
+                 identity: IdentityContexts | None = None,
+                 on_denied: DeniedCallback | None = None) -> None:
+        self._inner = inner
+        self._service = service
+        self.evaluator = evaluator
+        self._identity = identity
+        self._on_denied = on_denied
+        self.denied = 0
+
+    async def __call__(self, exchange: Exchange) -> None:
+        state = tls_state_of(exchange)
+        if self._identity is not None and self._identity.revocations.refuses(state):
+            exchange.close_after = True
+            self._deny(exchange, Denied("revocation", "peer certificate is revoked"),
+                       self._request(exchange, state), state)
+            return
+        request = self._request(exchange, state)
+        decision: AuthzDecision = self.evaluator.decide(request)
+        if isinstance(decision, Denied):
+            self._deny(exchange, decision, request, state)
+            return
+        conn = exchange.conn if isinstance(exchange.conn, IdentifiedDownstream) else None
+        if conn is not None:
+            conn.requests_in_flight += 1
+        try:
+            await self._inner(exchange)
+        finally:
+            if conn is not None:
+                conn.requests_in_flight -= 1
+
+    def _request(self, exchange: Exchange, state: TlsState) -> AuthzRequest:
+        _authority, target = split_target(exchange.head.target)
+        return AuthzRequest(
+            source=state.spiffe_id if isinstance(state, PeerIdentity) else None,
+            destination=self._service, method=exchange.head.method.decode("latin-1"),
+            path=target_path(target))
+
+    def _deny(self, exchange: Exchange, decision: Denied, request: AuthzRequest,
+              state: TlsState) -> None:
+        self.denied += 1
+        if self._on_denied is not None:
+            self._on_denied(request, decision, state)
+        exchange.respond(403, f"{decision.reason}\n".encode(),
+                         [(POLICY_HEADER, decision.policy.encode("latin-1"))])
