@@ -33,8 +33,8 @@ from proxy.http_codec import (
     RequestHead,
     RequestParser,
     ResponseHead,
-    simple_response,
 )
+from proxy.http_serialize import simple_response
 from proxy.interception import original_destination
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,11 @@ RequestHandler = Callable[[Exchange], Awaitable[None]]
 
 
 class Downstream(asyncio.Protocol):
-    """A connection from a client (the app, or another sidecar)."""
+    """A connection from a client (the app, or another sidecar).
+
+    One worker task per connection serves its requests in order and waits for
+    the next one when idle (cheaper than a task per request).
+    """
 
     def __init__(self, listener: Listener) -> None:
         self._listener = listener
@@ -75,6 +79,8 @@ class Downstream(asyncio.Protocol):
         self._current: Exchange | None = None
         self._current_answered = False
         self._worker: asyncio.Task[None] | None = None
+        self._idle: asyncio.Future[None] | None = None  # the worker waits for a request
+        self._busy = False  # the worker is handling a request
         self._write_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._reading_paused = False
@@ -122,7 +128,7 @@ class Downstream(asyncio.Protocol):
             self._body.abort()
         # Half-close with a request in flight: answer it, then close (True keeps
         # the transport open); with nothing in flight let the transport close.
-        return bool(self._queue) or self._worker is not None
+        return bool(self._queue) or self._busy
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -183,6 +189,12 @@ class Downstream(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        """Several pieces in one send (a head and the body that came with it)."""
+        self._current_answered = True
+        if self.transport is not None and not self.closed and data:
+            self.transport.writelines(data)
+
     async def drain(self) -> None:
         if self.closed:
             raise BodyAborted("downstream closed")
@@ -242,14 +254,27 @@ class Downstream(asyncio.Protocol):
         self._ensure_worker()
 
     def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
+        idle = self._idle
+        if idle is not None:
+            self._idle = None
+            if not idle.done():
+                idle.set_result(None)
+        elif self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._serve())
 
     async def _serve(self) -> None:
         handler = self._listener.handler
+        queue = self._queue
         try:
-            while self._queue and not self.closed:
-                item = self._queue.popleft()
+            while not self.closed:
+                if not queue:
+                    if self._input_closed:
+                        self.close()
+                        return
+                    self._idle = asyncio.get_running_loop().create_future()
+                    await self._idle
+                    continue
+                item = queue.popleft()
                 if isinstance(item, HttpError):
                     self._listener.rejected += 1
                     self.write(simple_response(item.status, item.reason.encode() + b"\n",
@@ -264,12 +289,12 @@ class Downstream(asyncio.Protocol):
                         and (item.head.header(b"expect") or b"").lower() == b"100-continue"):
                     self.write(_CONTINUE)
                     self._current_answered = False  # interim: a final answer may follow
+                self._busy = True
                 await handler(item)
+                self._busy = False
                 if item.close_after or not item.body.ended:
                     self.close()
                     return
-            if self._input_closed:
-                self.close()
         except BodyAborted:
             self.close()
         except HttpError as error:  # raised by a handler before it wrote anything
@@ -279,7 +304,8 @@ class Downstream(asyncio.Protocol):
             log.exception("%s: request handler failed", self._listener.name)
             self.close()
         finally:
-            self._worker = None
+            self._worker = self._idle = None
+            self._busy = False
 
 
 class Listener:

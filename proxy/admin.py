@@ -2,7 +2,8 @@
 
 - ``/ready``: 503 until the listeners are bound, then 200.
 - ``/metrics``: Prometheus text of the RED metrics and the proxy's own counters.
-- ``/config_dump``: the sidecar's config as JSON.
+- ``/config_dump``: the config in force as JSON (read per request: a hot swap
+  with ``Sidecar.apply_config`` shows at once).
 - ``/clusters``: every route's destination, its endpoints and their health, as the
   route table describes them (``describe()``), as JSON.
 - ``/stats``: listener and pool counters as JSON.
@@ -20,13 +21,18 @@ from proxy.config import SidecarConfig
 from proxy.metrics.prometheus import CONTENT_TYPE
 
 JsonSource = Callable[[], Any]
+ConfigSource = Callable[[], SidecarConfig]
 
 
 class AdminServer:
-    def __init__(self, config: SidecarConfig, host: str, port: int,
+    """``config`` is the config itself or, for a sidecar whose config changes, a
+    callable that returns the one in force."""
+
+    def __init__(self, config: SidecarConfig | ConfigSource, host: str, port: int,
                  stats: JsonSource, metrics: Callable[[], str] | None = None,
                  clusters: JsonSource | None = None) -> None:
-        self._config = config
+        self._config: ConfigSource = (
+            (lambda: config) if isinstance(config, SidecarConfig) else config)
         self._host, self._requested_port = host, port
         self._stats = stats
         self._metrics = metrics
@@ -68,7 +74,7 @@ class AdminServer:
         return web.Response(status=503, text="not ready")
 
     async def _config_dump(self, request: web.Request) -> web.Response:
-        return web.json_response(self._config.to_dict())
+        return web.json_response(self._config().to_dict())
 
     async def _stats_handler(self, request: web.Request) -> web.Response:
         return web.json_response(self._stats())

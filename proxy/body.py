@@ -81,17 +81,23 @@ class BodyStream:
 
     async def read(self) -> bytes:
         """Next chunk, or ``b""`` at the end of the body; raises BodyAborted."""
-        while not self._chunks:
-            if self._error is not None:
-                raise self._error
-            if self._ended:
-                return b""
+        while (chunk := self.read_nowait()) is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        chunk = self._chunks.popleft()
+        return chunk
+
+    def read_nowait(self) -> bytes | None:
+        """Like :meth:`read` when a chunk (or the end) is already here, else None:
+        lets a forwarder gather what has arrived into one write."""
+        chunks = self._chunks
+        if not chunks:
+            if self._error is not None:
+                raise self._error
+            return b"" if self._ended else None
+        chunk = chunks.popleft()
         self._buffered -= len(chunk)
         if self._paused and self._buffered <= self._low:
             self._paused = False

@@ -14,18 +14,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.accept import Exchange
-from proxy.body import BodyAborted
+from proxy.body import BodyAborted, BodyStream
 from proxy.config import Endpoint
-from proxy.http_codec import (
+from proxy.http_codec import Framing, Headers, HttpError, RequestHead, ResponseHead
+from proxy.http_serialize import (
     LAST_CHUNK,
-    Framing,
-    Headers,
-    HttpError,
-    RequestHead,
-    ResponseHead,
     encode_chunk,
-    end_to_end_headers,
     framing_headers,
+    response_end_to_end,
     serialize_request_head,
     serialize_response_head,
     upgrade_headers,
@@ -70,10 +66,11 @@ async def forward(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, ta
                   headers: Headers) -> Outcome:
     """Relay ``exchange`` to ``endpoint``; ``headers`` are end-to-end, framing is added here."""
     head = exchange.head
-    request = serialize_request_head(
-        head.method, target,
-        headers + framing_headers(head.framing, head.content_length) + upgrade_headers(head)
-    )
+    if head.framing is not Framing.NONE:
+        headers += framing_headers(head.framing, head.content_length)
+    if head.upgrade is not None:
+        headers += upgrade_headers(head)
+    request = serialize_request_head(head.method, target, headers)
     try:
         answered = await send(head, exchange.body, pool, endpoint, request)
     except AttemptFailed as failure:
@@ -98,8 +95,13 @@ async def send(head: RequestHead, body: BodySource, pool: UpstreamPool, endpoint
         pump: asyncio.Task[None] | None = None
         try:
             conn.begin(head_request=head.method == b"HEAD", upgrade=head.upgrade is not None)
-            conn.write(request)
-            if head.framing is not Framing.NONE:
+            if head.framing is Framing.NONE:
+                conn.write(request)
+            elif isinstance(body, BodyStream) and body.ended:
+                # the whole body is here already: one write, no pump task
+                conn.writelines(_with_body(request, body, head.framing is Framing.CHUNKED))
+            else:
+                conn.write(request)
                 pump = asyncio.get_running_loop().create_task(
                     _pump_request(body, conn, head.framing is Framing.CHUNKED))
             return Answered(conn, await conn.response_head(), pump)
@@ -158,6 +160,16 @@ def fail(exchange: Exchange, status: int, reason: str) -> Outcome:
     return Outcome(status, reason)
 
 
+def _with_body(request: bytes, body: BodyStream, chunked: bool) -> list[bytes]:
+    """The request head and a received body, framed, for one ``writelines``."""
+    out = [request]
+    while chunk := body.read_nowait():
+        out.append(encode_chunk(chunk) if chunked else chunk)
+    if chunked:
+        out.append(LAST_CHUNK)
+    return out
+
+
 async def _pump_request(body: BodySource, conn: UpstreamConnection, chunked: bool) -> None:
     while chunk := await body.read():
         conn.write(encode_chunk(chunk) if chunked else chunk)
@@ -170,7 +182,7 @@ async def _relay_response(exchange: Exchange, conn: UpstreamConnection,
                           response: ResponseHead) -> Outcome:
     downstream = exchange.conn
     request = exchange.head
-    headers = end_to_end_headers(response.headers)
+    headers = response_end_to_end(response)
     chunked_out = False
     if response.has_body:
         if response.framing is Framing.UNTIL_CLOSE:
@@ -188,18 +200,29 @@ async def _relay_response(exchange: Exchange, conn: UpstreamConnection,
         headers.append((b"Connection", b"close"))
     elif request.version == "1.0":
         headers.append((b"Connection", b"keep-alive"))
-    downstream.write(serialize_response_head(response.status, response.reason, headers))
+    # What has arrived goes out with the head in one write; the rest as it comes.
+    pending = [serialize_response_head(response.status, response.reason, headers)]
+    body = conn.body
     size = 0
     try:
-        while chunk := await conn.body.read():
+        while True:
+            chunk = body.read_nowait()
+            if chunk is None:
+                downstream.writelines(pending)
+                pending = []
+                await downstream.drain()
+                chunk = await body.read()
+            if not chunk:
+                break
             size += len(chunk)
-            downstream.write(encode_chunk(chunk) if chunked_out else chunk)
-            await downstream.drain()
+            pending.append(encode_chunk(chunk) if chunked_out else chunk)
     except BodyAborted:
         # The head is already sent: the only honest signal left is closing.
+        downstream.writelines(pending)
         exchange.close_after = True
         conn.close()
         return Outcome(response.status, "upstream_reset", size)
     if chunked_out:
-        downstream.write(LAST_CHUNK)
+        pending.append(LAST_CHUNK)
+    downstream.writelines(pending)
     return Outcome(response.status, None, size)

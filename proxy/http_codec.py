@@ -15,70 +15,30 @@ returns them).
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Protocol
 
 import httptools
 
-Headers = list[tuple[bytes, bytes]]
+from proxy.http_message import (
+    HOP_BY_HOP,
+    MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    MAX_HEADERS,
+    REQUEST_NOTED,
+    Framing,
+    Headers,
+    HttpError,
+    RequestHead,
+    ResponseHead,
+    split_target,
+    target_path,
+)
 
-MAX_HEAD_BYTES = 64 * 1024
-MAX_HEADERS = 100  # as Envoy's default
-MAX_BODY_BYTES = 1024 * 1024 * 1024  # 1 GiB: large uploads stream; the cap is configurable
-LAST_CHUNK = b"0\r\n\r\n"
-# Hop-by-hop headers (RFC 9110 7.6.1) plus the framing and Expect headers, which
-# each hop writes for itself.
-_HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-    b"transfer-encoding", b"upgrade", b"content-length", b"expect",
-})
+# the message model is re-exported: a parser's users need both
+__all__ = ["MAX_BODY_BYTES", "MAX_HEAD_BYTES", "Framing", "Headers", "HttpError", "MessageSink",
+           "RequestHead", "RequestParser", "ResponseHead", "ResponseParser", "split_target",
+           "target_path"]
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class HttpError(Exception):
-    """A request the proxy refuses: answered with ``status`` and the connection closed."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
-class Framing(enum.Enum):
-    NONE = "none"
-    LENGTH = "length"
-    CHUNKED = "chunked"
-    UNTIL_CLOSE = "until_close"  # responses only: body ends when upstream closes
-
-
-@dataclass(slots=True)
-class RequestHead:
-    method: bytes
-    target: bytes
-    version: str
-    headers: Headers
-    keep_alive: bool
-    framing: Framing
-    content_length: int | None
-    upgrade: bytes | None = None  # the Upgrade header of an upgrade request
-
-    def header(self, name: bytes) -> bytes | None:
-        return header_value(self.headers, name)
-
-
-@dataclass(slots=True)
-class ResponseHead:
-    status: int
-    reason: bytes
-    version: str
-    headers: Headers
-    keep_alive: bool
-    framing: Framing
-    content_length: int | None
-    has_body: bool
 
 
 class MessageSink(Protocol):
@@ -87,18 +47,10 @@ class MessageSink(Protocol):
     def on_end(self) -> None: ...
 
 
-def header_value(headers: Headers, name: bytes) -> bytes | None:
-    """First value of a header, by lowercase name."""
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _framing(headers: Headers) -> tuple[Framing, int | None]:
-    """Body framing from the headers; raises HttpError on ambiguous framing."""
-    lengths = [v for k, v in headers if k.lower() == b"content-length"]
-    codings = [v for k, v in headers if k.lower() == b"transfer-encoding"]
+def _framing(noted: Headers) -> tuple[Framing, int | None]:
+    """Body framing from the noted (lowercase) headers; raises HttpError when ambiguous."""
+    lengths = [v for k, v in noted if k == b"content-length"]
+    codings = [v for k, v in noted if k == b"transfer-encoding"]
     if lengths and codings:
         raise HttpError(400, "both Content-Length and Transfer-Encoding")
     if codings:
@@ -118,18 +70,30 @@ def _framing(headers: Headers) -> tuple[Framing, int | None]:
 
 
 class _ParserAdapter:
-    """httptools callbacks shared by the request and response parsers."""
+    """httptools callbacks shared by the request and response parsers.
 
-    def __init__(self, sink: MessageSink, max_head_bytes: int) -> None:
+    Each header is sorted as it arrives: all go to ``headers``; those named in
+    ``noted_names`` also to ``noted`` (lowercase name); the rest, and ``kept`` ones,
+    to ``forwarded``.
+    """
+
+    def __init__(self, sink: MessageSink, max_head_bytes: int, noted_names: frozenset[bytes],
+                 kept: frozenset[bytes] = frozenset()) -> None:
         self._sink = sink
         self._max_head = max_head_bytes
+        self._noted_names = noted_names
+        self._kept = kept
         self._headers: Headers = []
+        self._noted: Headers = []
+        self._forwarded: Headers = []
         self._url = b""
         self._head_size = 0
         self.in_head = False
 
     def on_message_begin(self) -> None:
         self._headers = []
+        self._noted = []
+        self._forwarded = []
         self._url = b""
         self._head_size = 0
         self.in_head = True
@@ -143,15 +107,34 @@ class _ParserAdapter:
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
         value = value or b""
-        self._count(len(name) + len(value) + 4)
-        self._headers.append((name, value))
-        if len(self._headers) > MAX_HEADERS:
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head:
+            raise HttpError(431, "request header fields too large")
+        pair = (name, value)
+        headers = self._headers
+        headers.append(pair)
+        if len(headers) > MAX_HEADERS:
             raise HttpError(431, "too many header fields")
+        low = name.lower()
+        if low in self._noted_names:
+            self._noted.append((low, value))
+            if low in self._kept:
+                self._forwarded.append(pair)
+        else:
+            self._forwarded.append(pair)
 
     def _count(self, size: int) -> None:
         self._head_size += size
         if self._head_size > self._max_head:
             raise HttpError(431, "request header fields too large")
+
+    def _end_to_end(self) -> Headers:
+        """``forwarded`` without the headers a Connection header names."""
+        named = {token.strip().lower() for key, value in self._noted if key == b"connection"
+                 for token in value.split(b",")}
+        if not named:
+            return self._forwarded
+        return [(k, v) for k, v in self._forwarded if k.lower() not in named]
 
     def on_body(self, chunk: bytes) -> None:
         self._sink.on_body(chunk)
@@ -165,7 +148,7 @@ class RequestParser(_ParserAdapter):
 
     def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        super().__init__(sink, max_head_bytes)
+        super().__init__(sink, max_head_bytes, REQUEST_NOTED, kept=frozenset({b"host"}))
         self._parser = httptools.HttpRequestParser(self)
         self._raw_head_bytes = 0
         self._max_body = max_body_bytes
@@ -208,22 +191,23 @@ class RequestParser(_ParserAdapter):
         if method == b"CONNECT":
             raise HttpError(501, "CONNECT not supported")
         version = parser.get_http_version()
-        hosts = [v for k, v in self._headers if k.lower() == b"host"]
-        if len(hosts) > 1 or (version == "1.1" and not hosts):
+        noted = self._noted
+        hosts = sum(1 for k, _ in noted if k == b"host")
+        if hosts > 1 or (version == "1.1" and not hosts):
             raise HttpError(400, "exactly one Host header is required")
-        framing, length = _framing(self._headers)
+        framing, length = _framing(noted) if noted else (Framing.NONE, None)
         if length is not None and length > self._max_body:
             raise HttpError(413, "request body too large")
         upgrade = None
         if parser.should_upgrade():
-            upgrade = header_value(self._headers, b"upgrade")
+            upgrade = next((v for k, v in noted if k == b"upgrade"), None)
             if upgrade is None or framing is not Framing.NONE or version != "1.1":
                 raise HttpError(501, "protocol upgrade not supported")
             self.upgraded = True
         self._sink.on_head(RequestHead(
             method=method, target=self._url, version=version, headers=self._headers,
             keep_alive=parser.should_keep_alive(), framing=framing, content_length=length,
-            upgrade=upgrade,
+            upgrade=upgrade, noted=noted, forwarded=self._end_to_end(),
         ))
 
     def on_body(self, chunk: bytes) -> None:
@@ -234,16 +218,31 @@ class RequestParser(_ParserAdapter):
 
 
 class ResponseParser(_ParserAdapter):
-    """Parses one upstream response; ``head_request`` because HEAD answers have no body."""
+    """Parses upstream responses; ``head_request`` because HEAD answers have no body.
+
+    One parser serves a keep-alive connection's responses in turn: :meth:`reset`
+    before each request, once the last response ended cleanly (``clean``).
+    """
 
     def __init__(self, sink: MessageSink, head_request: bool = False,
                  max_head_bytes: int = MAX_HEAD_BYTES, upgrade: bool = False) -> None:
-        super().__init__(sink, max_head_bytes)
+        super().__init__(sink, max_head_bytes, HOP_BY_HOP)
         self._parser = httptools.HttpResponseParser(self)
         self._head_request = head_request
         self._upgrade_requested = upgrade
         self.done = False
         self.upgraded = False  # a 101 answer: every later byte is tunnel data (on_body)
+        self.clean = False  # the last response ended where the next one may begin
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.clean = False
+
+    def reset(self, head_request: bool, upgrade: bool) -> None:
+        """Expect the answer to the next request (only when ``clean``)."""
+        self._head_request = head_request
+        self._upgrade_requested = upgrade
+        self.done = self.upgraded = self.clean = False
 
     def feed(self, data: bytes) -> None:
         """Raises HttpError(502) when the upstream's answer cannot be parsed."""
@@ -269,13 +268,15 @@ class ResponseParser(_ParserAdapter):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.clean = False
         parser = self._parser
         status = parser.get_status_code()
         if status == 101:
             if not self._upgrade_requested:
                 raise HttpError(502, "101 without an upgrade request")
             self.upgraded = True
-        framing, length = _framing(self._headers)
+        noted = self._noted
+        framing, length = _framing(noted) if noted else (Framing.NONE, None)
         no_body = (self._head_request or status in _NO_BODY_STATUSES
                    or (100 <= status < 200 and status != 101))
         if no_body:
@@ -288,6 +289,7 @@ class ResponseParser(_ParserAdapter):
             status=status, reason=self._url, version=parser.get_http_version(),
             headers=self._headers, keep_alive=parser.should_keep_alive(),
             framing=body_framing, content_length=length, has_body=not no_body,
+            forwarded=self._end_to_end(),
         )
         self._sink.on_head(head)
         if self._head_request:
@@ -297,90 +299,7 @@ class ResponseParser(_ParserAdapter):
 
     def on_message_complete(self) -> None:
         if not self.done and not self.upgraded:  # a tunnel ends when the upstream closes
+            self.clean = True
             super().on_message_complete()
 
 
-def end_to_end_headers(headers: Iterable[tuple[bytes, bytes]],
-                       drop: frozenset[bytes] = frozenset()) -> Headers:
-    """Headers without hop-by-hop ones, those named in Connection, and ``drop``."""
-    headers = list(headers)
-    named = {
-        token.strip().lower()
-        for key, value in headers if key.lower() == b"connection"
-        for token in value.split(b",")
-    }
-    return [(k, v) for k, v in headers
-            if (low := k.lower()) not in _HOP_BY_HOP and low not in named and low not in drop]
-
-
-def upgrade_headers(head: RequestHead) -> Headers:
-    """Connection and Upgrade, which a hop passes on only for an upgrade request."""
-    if head.upgrade is None:
-        return []
-    return [(b"Connection", b"Upgrade"), (b"Upgrade", head.upgrade)]
-
-
-def framing_headers(framing: Framing, length: int | None) -> Headers:
-    if framing is Framing.LENGTH and length is not None:
-        return [(b"Content-Length", str(length).encode())]
-    if framing is Framing.CHUNKED:
-        return [(b"Transfer-Encoding", b"chunked")]
-    return []
-
-
-def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for key, value in headers:
-        lines += (key, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def serialize_response_head(status: int, reason: bytes, headers: Headers) -> bytes:
-    lines = [b"HTTP/1.1 ", str(status).encode(), b" ", reason, b"\r\n"]
-    for key, value in headers:
-        lines += (key, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def encode_chunk(data: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(data), data)
-
-
-def reason_phrase(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
-
-
-def simple_response(status: int, body: bytes = b"", headers: Headers | None = None,
-                    close: bool = False) -> bytes:
-    """A complete small response generated by the proxy itself."""
-    out: Headers = list(headers or [])
-    out += [(b"Content-Type", b"text/plain; charset=utf-8"),
-            (b"Content-Length", str(len(body)).encode())]
-    if close:
-        out.append((b"Connection", b"close"))
-    return serialize_response_head(status, reason_phrase(status), out) + body
-
-
-def split_target(target: bytes) -> tuple[bytes | None, bytes]:
-    """Request-target to (authority of an absolute-form target or None, origin-form)."""
-    if target.startswith(b"/") or target == b"*":
-        return None, target
-    try:
-        url = httptools.parse_url(target)
-    except httptools.HttpParserInvalidURLError:
-        raise HttpError(400, "invalid request target") from None
-    if not url.host:
-        raise HttpError(400, "invalid request target")
-    authority = url.host + (b":%d" % url.port if url.port else b"")
-    origin = (url.path or b"/") + (b"?" + url.query if url.query else b"")
-    return authority, origin
-
-
-def target_path(target: bytes) -> str:
-    """The path of an origin-form target, for ``url.path``."""
-    return target.split(b"?", 1)[0].decode("latin-1")

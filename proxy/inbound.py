@@ -10,10 +10,10 @@ from __future__ import annotations
 from proxy.accept import Exchange
 from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
-from proxy.http_codec import end_to_end_headers, split_target, target_path
-from proxy.route import split_authority
+from proxy.http_codec import Headers, RequestHead, split_target, target_path
+from proxy.http_serialize import request_end_to_end
+from proxy.route import host_and_port
 from proxy.telemetry import Hop, Telemetry
-from proxy.trace_context import TRACE_HEADERS
 from proxy.upstream_pool import UpstreamPool
 
 
@@ -30,21 +30,24 @@ class InboundHandler:
     async def __call__(self, exchange: Exchange) -> None:
         head = exchange.head
         authority, target = split_target(head.target)
-        host_header = authority or head.header(b"host") or b""
-        host, port = split_authority(host_header.decode("latin-1"))
-        peer_host, peer_port = exchange.conn.peer
-        hop = self._telemetry.start_hop(
-            "inbound", head.method, target_path(target), head.headers,
-            {
-                "server.address": host or self._service,
-                "server.port": port or self.listen_port,
-                "network.peer.address": peer_host,
-                "network.peer.port": peer_port,
-                "url.scheme": "http",
-                "network.protocol.version": head.version,
-            },
-        )
-        headers = with_trace_headers(head.headers, hop)
+        telemetry = self._telemetry
+        if telemetry.enabled:
+            host, port = host_and_port(authority or head.header(b"host") or b"")
+            peer_host, peer_port = exchange.conn.peer
+            hop = telemetry.start_hop(
+                "inbound", head.method, target_path(target), trace_source(head),
+                {
+                    "server.address": host or self._service,
+                    "server.port": port or self.listen_port,
+                    "network.peer.address": peer_host,
+                    "network.peer.port": peer_port,
+                    "url.scheme": "http",
+                    "network.protocol.version": head.version,
+                },
+            )
+        else:  # no span: only the caller's trace context is passed on
+            hop = telemetry.start_hop("inbound", head.method, "", trace_source(head), {})
+        headers = with_trace_headers(head, hop)
         outcome: Outcome | None = None
         try:
             outcome = await forward(exchange, self._pool, self._app, target, headers)
@@ -55,6 +58,16 @@ class InboundHandler:
                 hop.finish(outcome.status, outcome.error)
 
 
-def with_trace_headers(headers: list[tuple[bytes, bytes]], hop: Hop) -> list[tuple[bytes, bytes]]:
+def trace_source(head: RequestHead) -> Headers:
+    """Headers that hold the incoming trace context: the parser's noted ones when
+    there are (trace headers among them, lowercase), else all."""
+    return head.noted if head.noted is not None else head.headers
+
+
+def with_trace_headers(head: RequestHead, hop: Hop) -> Headers:
     """End-to-end headers with the trace headers (W3C and B3) replaced by this hop's."""
-    return end_to_end_headers(headers, drop=TRACE_HEADERS) + hop.trace_headers()
+    headers = request_end_to_end(head)
+    trace = hop.trace_headers()
+    if trace:
+        headers += trace
+    return headers

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from proxy.config import Endpoint
 from proxy.forward import AttemptFailed, discard, send
-from proxy.http_codec import Framing, Headers, RequestHead, serialize_request_head
+from proxy.http_codec import Framing, Headers, RequestHead
+from proxy.http_serialize import serialize_request_head
 from proxy.resilience.config import MirrorConfig
 from proxy.upstream_pool import UpstreamPool
 

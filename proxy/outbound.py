@@ -16,10 +16,10 @@ from proxy.clock import Clock
 from proxy.config import Endpoint
 from proxy.forward import Outcome, fail, forward
 from proxy.http_codec import split_target, target_path
-from proxy.inbound import with_trace_headers
+from proxy.inbound import trace_source, with_trace_headers
 from proxy.interception import OriginalDestinations
 from proxy.resilience.route_guard import RouteGuards
-from proxy.route import RequestPicks, RouteTable, split_authority
+from proxy.route import RequestPicks, RouteTable, host_and_port
 from proxy.telemetry import Telemetry
 from proxy.upstream_pool import UpstreamPool
 
@@ -44,19 +44,22 @@ class OutboundHandler:
     async def __call__(self, exchange: Exchange) -> None:
         head = exchange.head
         authority, target = split_target(head.target)
-        host, port = split_authority((authority or head.header(b"host") or b"").decode("latin-1"))
-        redirected = self.original_destinations.host_for(exchange.conn.original_dst)
-        if redirected is not None:
-            host = redirected
+        host, port = host_and_port(authority or head.header(b"host") or b"")
+        original_dst = exchange.conn.original_dst
+        if original_dst is not None:
+            redirected = self.original_destinations.host_for(original_dst)
+            if redirected is not None:
+                host = redirected
         path = target_path(target)
-        hop = self._telemetry.start_hop(
-            "outbound", head.method, path, head.headers,
+        telemetry = self._telemetry
+        hop = telemetry.start_hop(
+            "outbound", head.method, path, trace_source(head),
             {
                 "server.address": host,
                 "server.port": port or 80,
                 "url.scheme": "http",
                 "network.protocol.version": "1.1",
-            },
+            } if telemetry.enabled else {},
         )
         outcome: Outcome | None = None
         picks: RequestPicks | None = None
@@ -68,7 +71,7 @@ class OutboundHandler:
                 return
             hop.set_attribute("peer.service", route.service)
             hop.set_destination(route.service, route.host)
-            headers = with_trace_headers(head.headers, hop)
+            headers = with_trace_headers(head, hop)
             if authority is not None:
                 # absolute-form: the authority in the target wins over any Host header
                 headers = [(k, v) for k, v in headers if k.lower() != b"host"]

@@ -7,9 +7,19 @@ destinations); balancing in :mod:`proxy.balance`, endpoint health in
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from proxy.routing.table import Pick, RequestPicks, RouteTable, RouteTarget
 
-__all__ = ["Pick", "RequestPicks", "RouteTable", "RouteTarget", "split_authority"]
+__all__ = ["Pick", "RequestPicks", "RouteTable", "RouteTarget", "host_and_port",
+           "split_authority"]
+
+
+@lru_cache(maxsize=1024)
+def host_and_port(authority: bytes) -> tuple[str, int | None]:
+    """:func:`split_authority` of a raw ``Host`` value; a request path asks it for the
+    same few values over and over."""
+    return split_authority(authority.decode("latin-1"))
 
 
 def split_authority(authority: str) -> tuple[str, int | None]:

@@ -90,7 +90,7 @@ class Sidecar:
             self.mesh_pool = UpstreamPool(ssl_context=self._upstream_ssl)
             telemetry = self.telemetry
             self._admin = AdminServer(
-                config, config.bind_host, config.admin_port, self.stats,
+                lambda: self.config, config.bind_host, config.admin_port, self.stats,
                 metrics=lambda: telemetry.prometheus_text(),
                 clusters=lambda: describe_clusters(
                     outbound.routes if outbound is not None else None, self.config))

@@ -6,12 +6,14 @@ and formats the one it sends onwards from the new span's ids.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 TRACEPARENT = b"traceparent"
 TRACESTATE = b"tracestate"
 
 _HEX = frozenset("0123456789abcdef")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _VERSION_00_LENGTH = 55
 _MAX_TRACESTATE_MEMBERS = 32
 _MAX_TRACESTATE_LENGTH = 512
@@ -60,18 +62,16 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     value = value.strip(" \t")
     if len(value) < _VERSION_00_LENGTH:
         return None
-    version_hex = value[0:2]
-    if not _is_lower_hex(version_hex) or version_hex == "ff":
+    fields = _TRACEPARENT.match(value)  # lowercase hex and dashes in their places
+    if fields is None:
+        return None
+    version_hex, trace_hex, span_hex, flags_hex = fields.groups()
+    if version_hex == "ff":
         return None
     version = int(version_hex, 16)
     if version == 0 and len(value) != _VERSION_00_LENGTH:
         return None
     if len(value) > _VERSION_00_LENGTH and value[_VERSION_00_LENGTH] != "-":
-        return None
-    if value[2] != "-" or value[35] != "-" or value[52] != "-":
-        return None
-    trace_hex, span_hex, flags_hex = value[3:35], value[36:52], value[53:55]
-    if not (_is_lower_hex(trace_hex) and _is_lower_hex(span_hex) and _is_lower_hex(flags_hex)):
         return None
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if trace_id == 0 or span_id == 0:

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from proxy.accept import Exchange
 from proxy.body import BodyAborted, BodyStream
-from proxy.http_codec import ResponseHead, end_to_end_headers, serialize_response_head
+from proxy.http_codec import ResponseHead
+from proxy.http_serialize import response_end_to_end, serialize_response_head
 from proxy.upstream_pool import UpstreamConnection, UpstreamReset
 
 
@@ -24,7 +25,7 @@ async def relay_tunnel(exchange: Exchange, conn: UpstreamConnection,
     """Send the 101 head downstream and copy both ways; returns bytes sent downstream."""
     downstream = exchange.conn
     exchange.close_after = True
-    headers = [*end_to_end_headers(response.headers), (b"Connection", b"Upgrade")]
+    headers = [*response_end_to_end(response), (b"Connection", b"Upgrade")]
     for key, value in response.headers:
         if key.lower() == b"upgrade":
             headers.append((b"Upgrade", value))

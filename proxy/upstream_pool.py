@@ -31,6 +31,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = False
         self.requests = 0
         self._parser: ResponseParser | None = None
+        self._spare: ResponseParser | None = None  # the last exchange's, reused when clean
         self._head: asyncio.Future[ResponseHead] | None = None
         self.body: BodyStream = BodyStream.empty()
         self._response: ResponseHead | None = None
@@ -43,7 +44,12 @@ class UpstreamConnection(asyncio.Protocol):
     def begin(self, head_request: bool, upgrade: bool = False) -> None:
         """Prepare for the next response (call before writing the request)."""
         self.requests += 1
-        self._parser = ResponseParser(self, head_request=head_request, upgrade=upgrade)
+        parser, self._spare = self._spare, None
+        if parser is not None and parser.clean:
+            parser.reset(head_request, upgrade)
+        else:  # a first exchange, or one that left the parser mid-message (HEAD, upgrade)
+            parser = ResponseParser(self, head_request=head_request, upgrade=upgrade)
+        self._parser = parser
         self._head = asyncio.get_running_loop().create_future()
         self._response = None
         self._complete = False
@@ -62,6 +68,16 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is None or self.closed:
             raise UpstreamReset("upstream connection closed")
         self.transport.write(data)
+
+    def writelines(self, data: list[bytes]) -> None:
+        if self.transport is None or self.closed:
+            raise UpstreamReset("upstream connection closed")
+        self.transport.writelines(data)
+
+    def idle(self) -> None:
+        """Between exchanges: bytes that arrive now are nobody's."""
+        if self._parser is not None:
+            self._spare, self._parser = self._parser, None
 
     async def drain(self) -> None:
         if self._write_paused and not self.closed:
@@ -132,7 +148,7 @@ class UpstreamConnection(asyncio.Protocol):
             return  # end of an interim response
         self._complete = True
         self.body.end()
-        self._parser = None
+        self.idle()
 
     def _fail(self, error: Exception) -> None:
         if self._head is not None and not self._head.done():
@@ -185,7 +201,7 @@ class UpstreamPool:
         """Back to the pool if it can carry another request, closed otherwise."""
         idle = self._idle[conn.endpoint]
         if conn.reusable and len(idle) < self.max_idle:
-            conn._parser = None
+            conn.idle()
             idle.append(conn)
         else:
             conn.close()

@@ -12,7 +12,7 @@ proxy answer: 502 (connect failure, reset), 503 (breaker overflow) or 504
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from proxy.accept import Exchange
 from proxy.clock import Clock
@@ -27,7 +27,8 @@ from proxy.forward import (
     relay,
     send,
 )
-from proxy.http_codec import Headers, framing_headers, serialize_request_head
+from proxy.http_codec import Headers
+from proxy.http_serialize import framing_headers, serialize_request_head
 from proxy.resilience.circuit_breaker import CircuitBreaker
 from proxy.resilience.config import TimeoutConfig
 from proxy.resilience.replay_body import ReplayBody
@@ -41,9 +42,18 @@ from proxy.upstream_pool import UpstreamPool
 ATTEMPTS_HEADER = b"x-meshlens-attempts"
 
 
+class AttemptPicks(Protocol):
+    """Routing's endpoint choice per attempt (``proxy.routing.table.RequestPicks``)."""
+
+    def __call__(self) -> Endpoint: ...
+
+    def report(self, status: int | None, error: str | None) -> None:
+        """The real outcome of an attempt that is retried, for outlier detection."""
+
+
 class Attempts:
     def __init__(self, exchange: Exchange, hop: Hop, pool: UpstreamPool,
-                 pick: Callable[[], Endpoint], target: bytes, headers: Headers,
+                 pick: AttemptPicks, target: bytes, headers: Headers,
                  replay: ReplayBody | None, retry: RetryPolicy | None,
                  budget: RetryBudget | None, breaker: CircuitBreaker | None,
                  timeouts: TimeoutConfig | None, clock: Clock) -> None:
@@ -54,6 +64,7 @@ class Attempts:
         self._request = serialize_request_head(
             head.method, target, headers + framing_headers(head.framing, head.content_length))
         self._slot = False  # holding a breaker connection slot
+        self._picked = False  # the current attempt has an endpoint
         self.count = 0
 
     async def run(self) -> Outcome:
@@ -72,7 +83,7 @@ class Attempts:
             if answered is None:
                 return self._fail(failure)
             if self._retry is not None:
-                answered.response.headers.append((ATTEMPTS_HEADER, str(self.count).encode()))
+                answered.response.add_header(ATTEMPTS_HEADER, b"%d" % self.count)
             try:
                 async with deadlines.total_timeout():
                     return await relay(self._exchange, self._pool, answered)
@@ -100,8 +111,12 @@ class Attempts:
             self._hop.add_event("retry", {"meshlens.retry.attempt": self.count + 1,
                                           "meshlens.retry.reason": reason})
             if answered is not None:
+                self._pick.report(answered.response.status, None)
                 await discard(answered)
                 answered = None
+            elif self._picked:  # a breaker overflow picked no endpoint
+                # a per-try timeout is the gateway timeout the endpoint caused
+                self._pick.report(504 if failure == PER_TRY_REASON else None, failure)
             self._release_slot()
             await self._clock.sleep(retry.backoff(self.count))
             if self._replay is not None:
@@ -122,6 +137,7 @@ class Attempts:
         return True
 
     async def _attempt(self, deadlines: Deadlines) -> tuple[Answered | None, str]:
+        self._picked = False
         if self._breaker is not None:
             overflow = await self._breaker.acquire_connection()
             if overflow is not None:
@@ -129,6 +145,7 @@ class Attempts:
                 return None, overflow
             self._slot = True
         endpoint = self._pick()
+        self._picked = True
         self._hop.set_attribute("network.peer.address", endpoint.host)
         self._hop.set_attribute("network.peer.port", endpoint.port)
         body = self._replay if self._replay is not None else self._exchange.body

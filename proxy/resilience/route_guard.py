@@ -12,18 +12,16 @@ destination: routes to the same service with the same limits share one.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 
 from proxy.accept import Exchange
 from proxy.clock import Clock, SystemClock
-from proxy.config import Endpoint
 from proxy.faults import ABORT_REASON, FaultInjector
 from proxy.forward import REASON_HEADER, Outcome, fail
 from proxy.http_codec import Framing, Headers
 from proxy.mirror import EndpointResolver, Mirror
 from proxy.rate_limit import REASON as RATE_LIMITED
 from proxy.rate_limit import TokenBucket, retry_after_header
-from proxy.resilience.attempts import Attempts
+from proxy.resilience.attempts import AttemptPicks, Attempts
 from proxy.resilience.circuit_breaker import CircuitBreaker
 from proxy.resilience.config import CircuitBreakerConfig, RoutePolicy
 from proxy.resilience.replay_body import ReplayBody
@@ -48,7 +46,7 @@ class RouteGuard:
         self.budget = RetryBudget(policy.retry.budget, clock) if policy.retry else None
         self.mirror = Mirror(policy.mirror, resolve, pool, rng) if policy.mirror else None
 
-    async def forward(self, exchange: Exchange, hop: Hop, pick: Callable[[], Endpoint],
+    async def forward(self, exchange: Exchange, hop: Hop, pick: AttemptPicks,
                       target: bytes, headers: Headers) -> Outcome:
         """Answer ``exchange`` through the route's policy; ``pick`` chooses each
         attempt's endpoint."""
@@ -75,7 +73,7 @@ class RouteGuard:
             if breaker is not None:
                 breaker.finish()
 
-    async def _forward(self, exchange: Exchange, hop: Hop, pick: Callable[[], Endpoint],
+    async def _forward(self, exchange: Exchange, hop: Hop, pick: AttemptPicks,
                        target: bytes, headers: Headers) -> Outcome:
         head = exchange.head
         retry, mirror = self.retry, self.mirror
@@ -119,6 +117,9 @@ class RouteGuards:
         self._guards: dict[str, RouteGuard] = {}
         self._breakers: dict[tuple[str, CircuitBreakerConfig], CircuitBreaker] = {}
         self._retired: list[RouteGuard] = []
+        # the policy object each route had when last seen: an unchanged route is
+        # recognised by identity, without comparing policies field by field
+        self._seen: dict[str, RoutePolicy] = {}
 
     def for_route(self, key: str, service: str, policy: RoutePolicy) -> RouteGuard | None:
         """The guard of a route, or None when it has no policy at all (plain forwarding).
@@ -126,6 +127,9 @@ class RouteGuards:
         ``key`` names the route across config versions (its host, or host and
         position when several routes share a host)."""
         guard = self._guards.get(key)
+        if self._seen.get(key) is policy:
+            return guard
+        self._seen[key] = policy
         if guard is not None and guard.policy == policy:
             return guard
         if guard is not None:  # its mirror copies finish on their own; stop() cancels them
@@ -146,6 +150,7 @@ class RouteGuards:
     async def stop(self) -> None:
         guards = [*self._guards.values(), *self._retired]
         self._guards.clear()
+        self._seen.clear()
         self._retired.clear()
         for guard in guards:
             await guard.stop()

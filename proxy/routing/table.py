@@ -9,10 +9,13 @@ route's weights, then an endpoint of that version through its destination::
     picks = route.picks()                     # one per request
     endpoint = picks()                        # per attempt: a retry calls it again
     ...                                       # forward the request
+    picks.report(status, error)               # an attempt that will be retried
     ejections = picks.finish(outcome)         # always, even when it failed
 
-An attempt that is followed by another pick (a retry) failed: it counts as a
-server error for outlier detection when the next pick is made.
+A retried attempt is reported with its own outcome (the status it got, or why
+it got none), so outlier detection counts a retried 503 as a 5xx and a retried
+connect failure as a connect failure. An attempt followed by another pick
+without a report counts as a failed one (``attempt_retried``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ class _Retried:
     error: str | None = RETRIED
 
 
+class _Attempt:
+    __slots__ = ("error", "status")
+
+    def __init__(self, status: int | None, error: str | None) -> None:
+        self.status, self.error = status, error
+
+
 class Pick:
     """One chosen endpoint for one attempt; hand it back to ``RouteTarget.report``."""
 
@@ -81,6 +91,13 @@ class RequestPicks:
         pick = self._current = self._route.pick(self.version)
         self.version = pick.version
         return pick.endpoint
+
+    def report(self, status: int | None, error: str | None) -> None:
+        """The outcome of the current attempt, which is about to be retried: a
+        response ``status``, or ``error`` (why there was none)."""
+        current, self._current = self._current, None
+        if current is not None:
+            self._note(self._route.report(current, _Attempt(status, error)))
 
     def finish(self, outcome: Result | None) -> list[Ejection]:
         """Report the last attempt; every ejection this request caused."""

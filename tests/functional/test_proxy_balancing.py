@@ -189,3 +189,41 @@ async def test_hot_swap_keeps_the_ejection_of_a_persisting_endpoint() -> None:
                                                           outlier_detection=outliers)])
             await sidecar.apply_config(second)
             assert await client.tally(10) == Counter(good=5, new=5)
+
+
+RETRY_FAST = {"attempts": 2, "backoff": {"base": "1ms", "max": "1ms"}}
+
+
+async def test_a_retried_503_counts_toward_ejection() -> None:
+    async with running_apps("good", "bad") as apps:
+        apps["bad"].status = 503
+        outliers = {"consecutive_5xx": 3, "base_ejection_time": "30s",
+                    "max_ejection_percent": 50}
+        routes = [{"host": "catalog", "retry": {**RETRY_FAST, "retry_on": ["503"]}}]
+        config = sidecar_config(routes, [_destination(list(apps.values()),
+                                                      outlier_detection=outliers)])
+        async with running_sidecar(config) as sidecar, client_of(sidecar) as client:
+            # every 503 of bad is retried on good: the client never sees one
+            assert await client.tally(20) == Counter(good=20)
+            assert sidecar.routes is not None
+            (destination,) = sidecar.routes.describe()
+    bad = next(e for e in destination["endpoints"] if e["address"] == apps["bad"].address)
+    assert bad["ejected"] and bad["times_ejected"] == 1
+    assert apps["bad"].hits == 3  # three 503s in a row, then out
+
+
+async def test_a_retried_connect_failure_counts_as_a_connect_failure() -> None:
+    async with running_apps("alive") as apps:
+        dead = f"127.0.0.1:{await closed_port()}"
+        # only connect failures can eject here: 5xx would need 100 in a row
+        outliers = {"consecutive_connect_failures": 2, "consecutive_5xx": 100,
+                    "max_ejection_percent": 50}
+        routes = [{"host": "catalog", "retry": {**RETRY_FAST, "retry_on": ["connect-failure"]}}]
+        config = sidecar_config(routes, [{"service": "catalog", "outlier_detection": outliers,
+                                          "endpoints": [apps["alive"].address, dead]}])
+        async with running_sidecar(config) as sidecar, client_of(sidecar) as client:
+            assert await client.tally(20) == Counter(alive=20)
+            assert sidecar.routes is not None
+            (destination,) = sidecar.routes.describe()
+    out = next(e for e in destination["endpoints"] if e["address"] == dead)
+    assert out["ejected"] and out["times_ejected"] == 1

@@ -8,7 +8,9 @@ import random
 from collections import Counter
 from typing import Any
 
-from proxy import SidecarConfig
+import aiohttp
+
+from proxy import Sidecar, SidecarConfig
 from tests.proxy_fleet import (
     App,
     client_of,
@@ -151,3 +153,28 @@ async def test_hot_swap_keeps_connections_and_reports_fields_that_need_a_restart
             assert await client.get("/") == (200, "two")
             assert sidecar.stats()["outbound"]["accepted"] == accepted  # same connection
             assert sidecar.config.admin_port == 0
+
+
+async def test_config_dump_shows_the_config_applied_by_a_hot_swap() -> None:
+    async with running_apps("one", "two") as apps:
+        first = sidecar_config([{"host": "catalog", "version": "v1"}], [_destination(apps)])
+        async with running_sidecar(first) as sidecar, client_of(sidecar) as client:
+            assert _versions(await _config_dump(sidecar)) == ["v1"]
+            swapped = sidecar_config([{"host": "catalog", "version": "v2"}],
+                                     [_destination(apps)])
+            assert await sidecar.apply_config(swapped) == ()
+            assert await client.get("/") == (200, "two")
+            assert _versions(await _config_dump(sidecar)) == ["v2"]  # not the startup config
+
+
+async def _config_dump(sidecar: Sidecar) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{sidecar.admin_port}/config_dump"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session, \
+            session.get(url) as response:
+        assert response.status == 200
+        dumped: dict[str, Any] = await response.json()
+    return dumped
+
+
+def _versions(dumped: dict[str, Any]) -> list[str]:
+    return [part["version"] for part in dumped["routes"][0]["split"]]

@@ -10,11 +10,13 @@ from proxy.http_codec import (
     RequestParser,
     ResponseHead,
     ResponseParser,
+    split_target,
+)
+from proxy.http_serialize import (
     encode_chunk,
     end_to_end_headers,
     serialize_request_head,
     simple_response,
-    split_target,
 )
 from proxy.route import RouteTable, split_authority
 
