@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from collector.http_listener import HttpListener
+
 log = logging.getLogger(__name__)
 
 # (name, type, help); the value comes from the snapshot under the same name.
@@ -52,37 +54,19 @@ def render(snapshot: dict[str, float]) -> str:
 class AdminServer:
     def __init__(self, snapshot: Callable[[], dict[str, float]], *, host: str, port: int) -> None:
         self._snapshot = snapshot
-        self._host = host
-        self._port = port
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        self._listener = HttpListener("collector admin server", app, host=host, port=port)
 
     @property
     def port(self) -> int:
-        if self._bound_port is None:
-            raise RuntimeError("collector admin server is not started")
-        return self._bound_port
+        return self._listener.port
 
     async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = int(runner.addresses[0][1])
+        await self._listener.start()
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        self._bound_port = None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -18,6 +18,7 @@ import zlib
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from collector.http_listener import HttpListener
 from collector.pipeline import SpanConsumer
 from collector.receivers import rpc_status
 from collector.self_tracing import suppress_self_tracing
@@ -79,46 +80,26 @@ class OtlpHttpReceiver:
         retry_after_s: int = 1,
     ) -> None:
         self._consumer = consumer
-        self._host = host
-        self._port = port
         self._max_body_bytes = max_body_bytes
         self._retry_after_s = retry_after_s
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
+        app = web.Application()
+        app.router.add_post(TRACES_PATH, self._handle)
+        # bodies are decompressed by us, bounded (see gunzip_bounded)
+        self._listener = HttpListener(
+            "OTLP/HTTP receiver", app, host=host, port=port,
+            auto_decompress=False, shutdown_timeout=5.0,
+        )  # fmt: skip
 
     @property
     def port(self) -> int:
-        if self._bound_port is None:
-            raise RuntimeError("OTLP/HTTP receiver is not started")
-        return self._bound_port
+        return self._listener.port
 
     async def start(self) -> None:
-        if self._runner is not None:
-            return
-        app = web.Application()
-        app.router.add_post(TRACES_PATH, self._handle)
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            auto_decompress=False,
-            handle_signals=False,
-            shutdown_timeout=5.0,
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = int(runner.addresses[0][1])
-        log.info("OTLP/HTTP receiver listening on %s:%d", self._host, self._bound_port)
+        await self._listener.start()
+        log.info("OTLP/HTTP receiver listening on port %d", self._listener.port)
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        self._bound_port = None
-        if runner is not None:
-            await runner.cleanup()
+        await self._listener.stop()
 
     async def _handle(self, request: web.Request) -> web.Response:
         content_type = request.content_type
