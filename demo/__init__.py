@@ -20,6 +20,7 @@ _EXPORTS = {
     "DemoTopology": "demo.topology",
     "ServicePorts": "demo.topology",
     "sidecar_config": "demo.topology",
+    "write_demo_mesh": "demo.topology",
     "write_demo_topology": "demo.topology",
 }
 

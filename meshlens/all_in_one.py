@@ -1,8 +1,12 @@
-"""`meshlens up`: collector and UI on one embedded store, in one process.
+"""`meshlens up`: control plane, collector and UI on one embedded store, in one process.
 
 chdb allows one engine per process, so every component that reads or writes the
-embedded store runs here, on one `Store`. With `--demo` the demo services, their
-sidecars and the load generator run as child processes, stopped with this one.
+embedded store runs here, on one `Store` (the control plane's audit events go to
+its `audit_log` table and to `<state-dir>/control/audit.jsonl`). The control
+plane keeps its CA and certificate inventory in `<state-dir>/control` too, where
+`meshlens certs list` and `meshlens audit` look by default. With `--demo` the demo
+services, their sidecars (on mTLS, with identities from this control plane) and
+the load generator run as child processes, stopped with this one.
 """
 
 from __future__ import annotations
@@ -12,16 +16,22 @@ import contextlib
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from collector import ClickHouseExporter, Collector, CollectorConfig
+from control.api import ControlPlane, control_plane_from_dir
+from control.audit import AuditLog, JsonLinesAuditSink, StoreAuditSink
+from control.mesh_config import MeshConfig, MeshConfigError, load_mesh_config
+from demo.topology import DemoPorts
 from meshlens.child_processes import ChildGroup
-from meshlens.demo_runner import start_demo
+from meshlens.demo_runner import prepare_demo_mesh, start_demo
 from meshlens.settings import Settings
 from storage import Store, TraceSearchQuery, open_store
 from ui import UIServer, create_app, serve_ui
 
 FIRST_TRACE_TIMEOUT_S = 60.0
+DEFAULT_TRUST_DOMAIN = "cluster.local"
 
 
 class AllInOne:
@@ -34,21 +44,36 @@ class AllInOne:
         demo: bool = False,
         collector: bool = True,
         ui: bool = True,
+        control: bool = True,
         out: TextIO = sys.stdout,
     ) -> None:
         self.settings = settings
         self._want_demo = demo
         self._want_collector = collector or demo
         self._want_ui = ui
+        self._want_control = control or demo
         self._out = out
         self.store: Store | None = None
         self.collector: Collector | None = None
         self.ui: UIServer | None = None
+        self.control: ControlPlane | None = None
         self.children = ChildGroup()
+
+    @property
+    def control_dir(self) -> Path:
+        """The control plane's CA (`ca/`, with `bundle.pem`), `certificates.json` and
+        `audit.jsonl`: the default --state-dir of `meshlens certs` and `meshlens audit`."""
+        return self.settings.state_dir / "control"
 
     async def start(self) -> None:
         s = self.settings
         self.store = await asyncio.to_thread(open_store, s.storage)
+        demo_ports: DemoPorts | None = None
+        mesh_path = s.mesh
+        if self._want_demo:
+            demo_ports, mesh_path = prepare_demo_mesh(s)
+        if self._want_control:
+            await self._start_control(mesh_path)
         if self._want_collector:
             config = CollectorConfig(
                 host=s.host,
@@ -69,12 +94,50 @@ class AllInOne:
             self._say(f"UI         {self.ui_url}")
         if self._want_demo and self.collector is not None:
             endpoint = f"http://127.0.0.1:{self.collector.http_port}"
-            frontend = await start_demo(self.children, s, otlp_endpoint=endpoint)
+            assert demo_ports is not None and self.control is not None
+            topology = await start_demo(
+                self.children,
+                s,
+                otlp_endpoint=endpoint,
+                ports=demo_ports,
+                control_url=self.control_url,
+                trust_bundle=self.control_dir / "ca" / "bundle.pem",
+            )
             logs = s.state_dir / "logs"
-            self._say(f"demo       {frontend} (frontend via its sidecar; logs in {logs})")
+            self._say(
+                f"demo       {topology.entry_url} (Host: frontend; the ingress sidecar, "
+                f"mTLS inside the mesh; logs in {logs})"
+            )
+
+    async def _start_control(self, mesh_path: Path | None) -> None:
+        assert self.store is not None
+        config = (
+            load_mesh_config(mesh_path)  # raises MeshConfigError naming every problem
+            if mesh_path is not None
+            else MeshConfig(trust_domain=DEFAULT_TRUST_DOMAIN, admins=(
+                f"spiffe://{DEFAULT_TRUST_DOMAIN}/ns/meshlens/sa/admin",))
+        )  # fmt: skip
+        audit = AuditLog(
+            [JsonLinesAuditSink(self.control_dir / "audit.jsonl"),
+             StoreAuditSink(self.store)]
+        )  # fmt: skip
+        self.control = await asyncio.to_thread(
+            control_plane_from_dir,
+            config,
+            self.control_dir,
+            config_dir=mesh_path.parent if mesh_path is not None else None,
+            audit=audit,
+            host=self.settings.host,
+            port=self.settings.control_port,
+        )
+        await self.control.start()
+        self._say(f"control    {self.control_url}")
 
     async def stop(self) -> None:
         await self.children.stop()
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
         if self.collector is not None:
             await self.collector.stop()
             self.collector = None
@@ -88,8 +151,16 @@ class AllInOne:
     @property
     def ui_url(self) -> str:
         assert self.ui is not None
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
-        return f"http://{host}:{self.ui.port}"
+        return f"http://{self._client_host}:{self.ui.port}"
+
+    @property
+    def control_url(self) -> str:
+        assert self.control is not None
+        return f"https://{self._client_host}:{self.control.port}"
+
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.settings.host in ("0.0.0.0", "") else self.settings.host
 
     async def wait_first_trace(self, timeout_s: float = FIRST_TRACE_TIMEOUT_S) -> str | None:
         """The id of the first trace to reach storage, or None after timeout_s."""
@@ -107,17 +178,28 @@ class AllInOne:
         print(line, file=self._out, flush=True)
 
 
-async def run(settings: Settings, *, demo: bool, collector: bool = True, ui: bool = True) -> int:
+async def run(
+    settings: Settings,
+    *,
+    demo: bool,
+    collector: bool = True,
+    ui: bool = True,
+    control: bool = True,
+) -> int:
     """Run until SIGINT or SIGTERM; returns the exit code."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    mesh = AllInOne(settings, demo=demo, collector=collector, ui=ui)
+    mesh = AllInOne(settings, demo=demo, collector=collector, ui=ui, control=control)
     started = time.monotonic()
     announcer: asyncio.Task[None] | None = None
     try:
-        await mesh.start()
+        try:
+            await mesh.start()
+        except MeshConfigError as exc:
+            print(f"meshlens: {exc}", file=sys.stderr)
+            return 2
         if demo and mesh.ui is not None:
             announcer = asyncio.create_task(_announce_first_trace(mesh, started))
         mesh._say("MeshLens is up. Ctrl-C stops it and everything it started.")

@@ -26,7 +26,9 @@ class Settings:
     otlp_http_port: int = 4318
     ui_port: int = 8050
     collector_admin_port: int = 8888
+    control_port: int = 15010
     state_dir: Path = Path(".meshlens")
+    mesh: Path | None = None  # mesh.yaml for `meshlens up` (None: an empty mesh)
     demo_rate: float = 5.0
 
     @property
@@ -78,6 +80,11 @@ def _convert(name: str, value: object) -> object:
         return rate
     if name == "state_dir":
         return Path(str(value))
+    if name == "mesh":
+        text = str(value).strip()
+        if not text:
+            raise ValueError("must not be empty")
+        return Path(text)
     text = str(value).strip()
     if not text:
         raise ValueError("must not be empty")

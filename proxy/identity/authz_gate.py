@@ -3,12 +3,14 @@
 It reads the connection's TLS state (set by ``MtlsListener``), refuses revoked
 peers, asks the policy evaluator, and answers a denial itself with 403 and the
 deciding policy in ``x-meshlens-policy``. The evaluator is swapped whole when a
-new config snapshot arrives.
+new config snapshot arrives. While the inner handler runs, :func:`current_peer`
+gives the request's verified peer (the sidecar records it on the SERVER span).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from control.policy import AuthzDecision, AuthzRequest, Denied, PolicyEvaluator
 from proxy.accept import Exchange, RequestHandler
@@ -19,6 +21,12 @@ from proxy.identity.rotation import IdentityContexts
 
 POLICY_HEADER = b"x-meshlens-policy"
 DeniedCallback = Callable[[AuthzRequest, Denied, TlsState], None]
+_PEER: ContextVar[PeerIdentity | None] = ContextVar("meshlens_peer", default=None)
+
+
+def current_peer() -> PeerIdentity | None:
+    """The verified peer of the request being handled in this task, if any."""
+    return _PEER.get()
 
 
 def tls_state_of(exchange: Exchange) -> TlsState:
@@ -52,9 +60,11 @@ class AuthorizingHandler:
         conn = exchange.conn if isinstance(exchange.conn, IdentifiedDownstream) else None
         if conn is not None:
             conn.requests_in_flight += 1
+        peer = _PEER.set(state if isinstance(state, PeerIdentity) else None)
         try:
             await self._inner(exchange)
         finally:
+            _PEER.reset(peer)
             if conn is not None:
                 conn.requests_in_flight -= 1
 

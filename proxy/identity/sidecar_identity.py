@@ -5,7 +5,8 @@ hands the Sidecar: an inbound listener terminating mTLS in the mesh's mode with
 authorization in front of the forwarding handler, the upstream client context
 (reloaded in place on every rotation), and each config snapshot as a
 :class:`SidecarConfig` for ``Sidecar.apply_config``. :class:`IdentitySidecar`
-is a Sidecar wired to all three.
+is a Sidecar wired to all three; its inbound SERVER spans carry the caller's
+SPIFFE ID as ``meshlens.peer.identity`` and its RED metrics the caller's service.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from control.policy import AuthzRequest, Denied, PolicyEvaluator
 from proxy.accept import Listener, RequestHandler
 from proxy.config import SidecarConfig
 from proxy.control_client import ControlClient
-from proxy.identity.authz_gate import AuthorizingHandler, DeniedCallback
+from proxy.identity.authz_gate import AuthorizingHandler, DeniedCallback, current_peer
 from proxy.identity.mtls_listener import MtlsListener, MtlsMode
 from proxy.identity.peer_identity import PeerIdentity, TlsState
 from proxy.inbound import InboundHandler
 from proxy.sidecar import Sidecar
+from proxy.telemetry import Direction, Headers, Hop, Telemetry
 
 log = logging.getLogger(__name__)
 MTLS_MODES = ("strict", "permissive", "disabled")
 ConfigSink = Callable[[SidecarConfig], Awaitable[object]]
+PEER_IDENTITY_ATTRIBUTE = "meshlens.peer.identity"
 
 
 def sidecar_config_from_snapshot(base: SidecarConfig, snapshot: dict[str, Any]) -> SidecarConfig:
@@ -148,8 +151,29 @@ class IdentitySidecar(Sidecar):
         identity.apply_config = self.apply_config
 
     def _inbound_listener(self, inbound: InboundHandler, config: SidecarConfig) -> Listener:
+        if self.telemetry is not None:
+            record_peer_identity(self.telemetry)
         return self.identity.inbound_listener(inbound, config.bind_host, config.inbound_port,
                                               max_body_bytes=config.max_request_body_bytes)
+
+
+def record_peer_identity(telemetry: Telemetry) -> None:
+    """Make ``telemetry``'s inbound hops carry the verified peer of the request
+    (:func:`current_peer`, set by the authorization gate): its SPIFFE ID as the
+    ``meshlens.peer.identity`` span attribute and its service as the RED source."""
+    start_hop = telemetry.start_hop
+
+    def start_hop_with_peer(direction: Direction, method: bytes, path: str, headers: Headers,
+                            attributes: dict[str, str | int]) -> Hop:
+        peer = current_peer() if direction == "inbound" else None
+        if peer is not None and telemetry.enabled:
+            attributes[PEER_IDENTITY_ATTRIBUTE] = peer.spiffe_id
+        hop = start_hop(direction, method, path, headers, attributes)
+        if peer is not None and telemetry.enabled:
+            hop.source = peer.service
+        return hop
+
+    telemetry.start_hop = start_hop_with_peer  # type: ignore[method-assign]
 
 
 async def run_identity_sidecar(config: SidecarConfig, control_url: str, *, token: str,

@@ -1,11 +1,14 @@
-"""`meshlens up --demo` as a user runs it: a process, real ports, a trace on screen."""
+"""`meshlens up --demo` as a user runs it: a process, real ports, a trace on screen,
+and the mesh on mTLS (identities issued, peers on the spans, plaintext refused)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,19 +19,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from control.api import AdminClient
 from tests.ports import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 SERVICES = {"frontend", "catalog", "inventory"}
+TRUST_DOMAIN = "cluster.local"
+# who calls whom in the demo: the load enters through the ingress sidecar
+CALLERS = {"frontend": "ingress", "catalog": "frontend", "inventory": "catalog"}
+
+
+def spiffe_id(service: str) -> str:
+    return f"spiffe://{TRUST_DOMAIN}/ns/demo/sa/{service}"
 
 
 class UpProcess:
     """`meshlens up --demo` in its own process group, its output read line by line."""
 
     def __init__(self, state_dir: Path) -> None:
-        grpc_port, http_port, ui_port, admin_port = free_ports(4)
+        self.state_dir = state_dir
+        grpc_port, http_port, ui_port, admin_port, control_port = free_ports(5)
         self.marker = uuid.uuid4().hex
         env = dict(os.environ, MESHLENS_E2E_MARKER=self.marker)
         argv = [
@@ -36,7 +49,7 @@ class UpProcess:
             "--storage", f"chdb://{state_dir}/data", "--state-dir", str(state_dir),
             "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
             "--ui-port", str(ui_port), "--collector-admin-port", str(admin_port),
-            "--demo-rate", "20",
+            "--control-port", str(control_port), "--demo-rate", "20",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -137,7 +150,56 @@ def find_full_trace(ui: str, timeout_s: float) -> tuple[str, list[dict]]:
     raise AssertionError(f"no whole trace with {sorted(SERVICES)} in {timeout_s} s")
 
 
+def plaintext_answer(port: int) -> bytes:
+    """What a sidecar's inbound port answers a plaintext request with (b"" if nothing)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
+        try:
+            return sock.recv(4096)
+        except (ConnectionResetError, TimeoutError):
+            return b""
+
+
+def inbound_ports(state_dir: Path) -> dict[str, int]:
+    """Each demo service's inbound port, from the mesh.yaml `meshlens up --demo` wrote."""
+    mesh = yaml.safe_load((state_dir / "demo" / "mesh.yaml").read_text())
+    return {
+        svc["name"]: int(svc["versions"][0]["endpoints"][0].rsplit(":", 1)[1])
+        for svc in mesh["services"]
+    }
+
+
+def check_mesh_runs_on_mtls(up: UpProcess, control_url: str, spans: list[dict]) -> None:
+    # every server span names its verified caller
+    for callee, caller in CALLERS.items():
+        server = next(
+            s for s in spans if s["service_name"] == callee and s["span_kind"] == "Server"
+        )
+        assert server["span_attributes"].get("meshlens.peer.identity") == spiffe_id(caller)
+
+    # the control plane issued one identity per sidecar: its API (as admin) and the CLI agree
+    identities = {spiffe_id(s) for s in (*SERVICES, "ingress")}
+    client = AdminClient.for_local_ca(control_url, up.state_dir / "control" / "ca", TRUST_DOMAIN)
+    rows = asyncio.run(client.certificates())
+    assert {r["spiffe_id"] for r in rows if r["status"] == "valid"} >= identities, rows
+    listed = subprocess.run(
+        [sys.executable, "-m", "meshlens", "certs", "list",
+         "--state-dir", str(up.state_dir / "control"), "--control-url", control_url],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    for identity in identities:
+        assert any(line.startswith(identity) and line.endswith("valid")
+                   for line in listed.splitlines()), listed  # fmt: skip
+
+    # strict mTLS: a plaintext request to any sidecar's inbound port gets no HTTP answer
+    ports = inbound_ports(up.state_dir)
+    assert set(ports) == {*SERVICES, "ingress"}
+    for service, port in ports.items():
+        assert plaintext_answer(port) == b"", f"{service} answered plaintext"
+
+
 def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
+    control_url = up.wait_for_line("control ", 90).split()[-1]
     metrics_url = up.wait_for_line("collector ", 90).split()[-1]
     ui = up.wait_for_line("UI ", 90).split()[-1]
     up.wait_for_line("first trace after", 90)
@@ -173,6 +235,8 @@ def test_up_demo_shows_a_trace_across_three_services(up: UpProcess) -> None:
         if line.startswith("meshlens_collector_accepted_spans_total")
     )
     assert accepted >= len(spans)
+
+    check_mesh_runs_on_mtls(up, control_url, spans)
 
     assert up.interrupt() == 0
     assert up.processes_left() == []

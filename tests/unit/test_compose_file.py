@@ -16,7 +16,7 @@ def load_compose() -> dict:
 def test_every_meshlens_command_parses_with_the_real_cli() -> None:
     services = load_compose()["services"]
     commands = {name: svc["command"] for name, svc in services.items() if "build" in svc}
-    assert {"collector", "ui", "migrate"} <= set(commands)
+    assert {"collector", "ui", "migrate", "control"} <= set(commands)
     for name, argv in commands.items():
         args = build_parser().parse_args(argv)
         assert args.command, name
@@ -37,3 +37,12 @@ def test_published_ports_match_the_documented_defaults() -> None:
     assert services["collector"]["ports"] == ["4317:4317", "4318:4318"]
     assert services["ui"]["ports"] == ["8050:8050"]
     assert services["clickhouse"]["ports"] == ["8123:8123"]
+    assert services["control"]["ports"] == ["15010:15010"]
+
+
+def test_the_control_service_mounts_a_valid_mesh() -> None:
+    from control.mesh_config import load_mesh_config
+
+    control = load_compose()["services"]["control"]
+    mount = next(v for v in control["volumes"] if v.endswith(":/etc/meshlens/mesh.yaml:ro"))
+    assert load_mesh_config(ROOT / mount.split(":")[0]).trust_domain == "cluster.local"

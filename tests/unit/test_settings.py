@@ -33,3 +33,11 @@ def test_every_bad_value_is_reported_with_its_source() -> None:
     assert "MESHLENS_OTLP_HTTP_PORT: must be an integer, got 'http'" in text
     assert "--ui-port: must be a port number 0..65535, got 70000" in text
     assert "MESHLENS_DEMO_RATE: must be in (0, 1000]" in text
+
+
+def test_control_port_and_mesh() -> None:
+    assert (load_settings({}).control_port, load_settings({}).mesh) == (15010, None)
+    s = load_settings({"MESHLENS_CONTROL_PORT": "16010", "MESHLENS_MESH": "mesh.yaml"})
+    assert (s.control_port, s.mesh) == (16010, Path("mesh.yaml"))
+    with pytest.raises(SettingsError, match="--control-port: must be a port number"):
+        load_settings({}, control_port=70000)
