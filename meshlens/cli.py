@@ -9,6 +9,13 @@ import sys
 from collections.abc import Awaitable, Mapping, Sequence
 
 from control.commands import add_control_commands, run_control_command
+from meshlens.identity_proxy import (
+    DEFAULT_TRUST_DOMAIN,
+    ProxyIdentity,
+    ProxyIdentityError,
+    proxy_identity,
+    run_identity_proxy,
+)
 from meshlens.settings import Settings, SettingsError, load_settings
 
 # grpc's fork handlers log a line for every child `meshlens up --demo` starts while
@@ -49,12 +56,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run collector and UI on the embedded store (all-in-one)")
+    up = sub.add_parser(
+        "up", help="run control plane, collector and UI on the embedded store (all-in-one)"
+    )
     up.add_argument("--demo", action="store_true", help="also run demo services, sidecars, load")
     up.add_argument("--demo-rate", type=float, help="demo load in requests/s (default 5)")
     up.add_argument("--state-dir", help="logs and demo configs (default ./.meshlens)")
+    up.add_argument(
+        "--mesh",
+        help="mesh.yaml for the control plane (default: an empty mesh, "
+        "trust domain cluster.local; --demo writes its own) [env MESHLENS_MESH]",
+    )
     _add_storage(up)
     _add_ports(up, ui=True, otlp=True)
+    up.add_argument(
+        "--control-port",
+        type=int,
+        help="control plane HTTPS API port (default 15010) [env MESHLENS_CONTROL_PORT]",
+    )
 
     collector = sub.add_parser("collector", help="run the OTLP collector")
     _add_storage(collector)
@@ -66,9 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     proxy = sub.add_parser("proxy", help="run one sidecar proxy")
     proxy.add_argument("--config", required=True, help="sidecar YAML file")
+    proxy.add_argument(
+        "--control-url",
+        help="control plane URL (https://host:15010); with it "
+        "the sidecar bootstraps an identity and speaks mTLS "
+        "[env MESHLENS_CONTROL_URL]",
+    )
+    token = proxy.add_mutually_exclusive_group()
+    token.add_argument(
+        "--bootstrap-token", help="this service's bootstrap token [env MESHLENS_BOOTSTRAP_TOKEN]"
+    )
+    token.add_argument(
+        "--bootstrap-token-file",
+        help="a file holding the bootstrap token [env MESHLENS_BOOTSTRAP_TOKEN_FILE]",
+    )
+    proxy.add_argument(
+        "--trust-bundle",
+        help="PEM file of the mesh's trust roots "
+        "(<control state>/ca/bundle.pem) [env MESHLENS_TRUST_BUNDLE]",
+    )
+    proxy.add_argument(
+        "--trust-domain",
+        help=f"SPIFFE trust domain (default {DEFAULT_TRUST_DOMAIN}) [env MESHLENS_TRUST_DOMAIN]",
+    )
 
-    storage = sub.add_parser("storage", help="schema migrations")
-    storage.add_argument("action", choices=["migrate", "status"])
+    from storage.commands import add_storage_arguments
+
+    storage = sub.add_parser("storage", help="schema migrations, retention, cluster DDL")
+    add_storage_arguments(storage)  # migrate|status|retention|init (storage/commands.py)
     _add_storage(storage)
     add_control_commands(sub)  # config validate, control, certs, audit (control/commands.py)
     return parser
@@ -77,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     keys = (
         "storage", "host", "otlp_grpc_port", "otlp_http_port", "collector_admin_port",
-        "ui_port", "state_dir",
+        "ui_port", "control_port", "state_dir", "mesh",
     )  # fmt: skip
     overrides = {k: getattr(args, k, None) for k in (*keys, "demo_rate")}
     return load_settings(env, **overrides)
@@ -92,9 +136,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"meshlens: {exc}", file=sys.stderr)
         return 2
     if args.command == "proxy":
-        return _run_proxy(args.config)
+        try:
+            identity = proxy_identity(args, environ)
+        except ProxyIdentityError as exc:
+            print(f"meshlens proxy: {exc}", file=sys.stderr)
+            return 2
+        return _run_proxy(args.config, identity)
     if args.command == "storage":
-        return _storage_command(args.action, settings)
+        from storage.commands import run_storage_command
+
+        return run_storage_command(args, settings.storage)
     control_exit = run_control_command(args)
     if control_exit is not None:
         return control_exit
@@ -102,8 +153,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     runners = {
         "up": lambda: all_in_one.run(settings, demo=args.demo),
-        "collector": lambda: all_in_one.run(settings, demo=False, ui=False),
-        "ui": lambda: all_in_one.run(settings, demo=False, collector=False),
+        "collector": lambda: all_in_one.run(settings, demo=False, ui=False, control=False),
+        "ui": lambda: all_in_one.run(settings, demo=False, collector=False, control=False),
     }
     return _run(runners[args.command]())
 
@@ -116,7 +167,7 @@ def _run(coro: object) -> int:
         return 130
 
 
-def _run_proxy(config_path: str) -> int:
+def _run_proxy(config_path: str, identity: ProxyIdentity | None = None) -> int:
     from proxy import ConfigError, load_sidecar_config, run_sidecar
 
     try:
@@ -124,24 +175,11 @@ def _run_proxy(config_path: str) -> int:
     except ConfigError as exc:
         print(f"meshlens proxy: {exc}", file=sys.stderr)
         return 2
+    if identity is not None:
+        return _run(run_identity_proxy(config, identity))
     return _run(_sidecar_until_signal(run_sidecar(config)))
 
 
 async def _sidecar_until_signal(running: Awaitable[None]) -> int:
     await running
-    return 0
-
-
-def _storage_command(action: str, settings: Settings) -> int:
-    from storage import open_store
-
-    store = open_store(settings.storage)
-    try:
-        if action == "migrate":
-            applied = store.migrate()
-            print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
-        for version, name, done in store.migration_status():
-            print(f"{version:4d}  {'applied' if done else 'pending':8s} {name}")
-    finally:
-        store.close()
     return 0

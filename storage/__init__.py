@@ -1,14 +1,15 @@
 """MeshLens storage: ClickHouse (in-process chdb or a server) behind one Store.
 
 `open_store(url)` parses the URL, connects, and migrates the schema; the Store
-then writes span batches and answers trace queries. Everything else here is
-internal.
+then writes span batches and answers the questions the UI, alerts and canaries
+ask. Everything else here is internal.
 """
 
 from storage.model import (
     SPAN_COLUMN_NAMES,
     SPAN_KINDS,
     STATUS_CODES,
+    SearchOrder,
     SpanColumns,
     SpanEvent,
     SpanLink,
@@ -17,7 +18,14 @@ from storage.model import (
     TraceSearchQuery,
     TraceSummary,
 )
+from storage.queries.attribute_catalog import AttributeFilter, AttributeSuggestion
 from storage.queries.red import RedQuery
+from storage.queries.red_series import RedPoint, RedSeriesQuery
+from storage.queries.service_map import ServiceMap, ServiceMapEdge, ServiceMapNode
+from storage.queries.slowest_traces import SlowTrace
+from storage.queries.trace_comparison import AlignedSpan, TraceComparison
+from storage.queries.version_samples import RequestSample, VersionSamples, VersionSamplesQuery
+from storage.retention import RetentionConfig
 from storage.span_metrics_model import EdgeColumns, EdgeSummary, RedColumns, RedSummary
 from storage.store import Store, StoreClosedError, open_store
 from storage.url import DEFAULT_URL, StorageURLError
@@ -27,11 +35,23 @@ __all__ = [
     "SPAN_COLUMN_NAMES",
     "SPAN_KINDS",
     "STATUS_CODES",
+    "AlignedSpan",
+    "AttributeFilter",
+    "AttributeSuggestion",
     "EdgeColumns",
     "EdgeSummary",
     "RedColumns",
+    "RedPoint",
     "RedQuery",
+    "RedSeriesQuery",
     "RedSummary",
+    "RequestSample",
+    "RetentionConfig",
+    "SearchOrder",
+    "ServiceMap",
+    "ServiceMapEdge",
+    "ServiceMapNode",
+    "SlowTrace",
     "SpanColumns",
     "SpanEvent",
     "SpanLink",
@@ -40,7 +60,10 @@ __all__ = [
     "StorageURLError",
     "Store",
     "StoreClosedError",
+    "TraceComparison",
     "TraceSearchQuery",
     "TraceSummary",
+    "VersionSamples",
+    "VersionSamplesQuery",
     "open_store",
 ]

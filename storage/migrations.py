@@ -11,7 +11,9 @@ from string import Template
 
 from clickhouse_connect.driver.client import Client
 
-from storage import schema, schema_span_metrics
+from storage import schema, schema_attributes, schema_span_metrics
+from storage.cluster import render_cluster_ddl
+from storage.retention import RetentionConfig
 from storage.schema import Statement
 
 
@@ -21,8 +23,16 @@ class Migration:
     name: str
     statements: tuple[Statement, ...]
 
-    def render(self, database: str, ttl_days: int | None = None) -> list[str]:
-        return [schema.render(s, database, ttl_days) for s in self.statements]
+    def render(
+        self,
+        database: str,
+        retention: RetentionConfig | None = None,
+        cluster: str | None = None,
+    ) -> list[str]:
+        """The SQL to run, for one node or (with `cluster`) for every node of a cluster."""
+        retention = retention or RetentionConfig()
+        sql = [schema.render(s, database, retention.days_for(s.retention)) for s in self.statements]
+        return render_cluster_ddl(sql, cluster) if cluster else sql
 
 
 # control/ (issue #4): who did what to which identity, and why; read by `meshlens audit`.
@@ -38,8 +48,11 @@ AUDIT_LOG_DDL = Statement(
     Detail String CODEC(ZSTD(1))
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(EventTime)
-ORDER BY (Action, EventTime)"""
-    )
+ORDER BY (Action, EventTime)
+${ttl}"""
+    ),
+    ttl_column="EventTime",
+    retention="audit",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -61,10 +74,38 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # control/ (issue #4): identity lifecycle and denied requests, written by control.audit
     Migration(4, "audit_log", (AUDIT_LOG_DDL,)),
+    Migration(
+        5,
+        "otel_traces_attributes",
+        (
+            schema_attributes.OTEL_TRACES_ATTRIBUTES_DDL,
+            schema_attributes.OTEL_TRACES_ATTRIBUTES_MV_DDL,
+        ),
+    ),
+    Migration(
+        6,
+        "ttl_only_drop_parts on aggregates and audit_log",
+        schema_attributes.TTL_ONLY_DROP_PARTS_DDL,
+    ),
 )
 
 # Run on every open, before the migrations, so there is a table to record them in.
 BOOTSTRAP: tuple[Statement, ...] = (schema.CREATE_DATABASE_DDL, schema.SCHEMA_MIGRATIONS_DDL)
+
+
+def bootstrap_sql(database: str, cluster: str | None = None) -> list[str]:
+    sql = [schema.render(statement, database) for statement in BOOTSTRAP]
+    return render_cluster_ddl(sql, cluster) if cluster else sql
+
+
+def render_all(
+    database: str, retention: RetentionConfig | None = None, cluster: str | None = None
+) -> list[str]:
+    """Every statement of a fresh install, in order (`meshlens storage init --print`)."""
+    return bootstrap_sql(database, cluster) + [
+        sql for m in MIGRATIONS for sql in m.render(database, retention, cluster)
+    ]
+
 
 RECORD_SQL = (
     "INSERT INTO `{db}`.schema_migrations (version, name, applied_at) "
@@ -80,18 +121,19 @@ def applied_versions(client: Client, database: str) -> set[int]:
 def migrate(
     client: Client,
     database: str,
-    ttl_days: int | None = None,
+    retention: RetentionConfig | None = None,
     migrations: tuple[Migration, ...] = MIGRATIONS,
+    cluster: str | None = None,
 ) -> list[int]:
     """Apply pending migrations in version order; the versions applied now."""
-    for statement in BOOTSTRAP:
-        client.command(schema.render(statement, database))
+    for sql in bootstrap_sql(database, cluster):
+        client.command(sql)
     done = applied_versions(client, database)
     applied: list[int] = []
     for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done:
             continue
-        for sql in migration.render(database, ttl_days):
+        for sql in migration.render(database, retention, cluster):
             client.command(sql)
         client.command(
             RECORD_SQL.format(db=database),

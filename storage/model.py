@@ -22,6 +22,13 @@ class SpanStatus(StrEnum):
     ERROR = "Error"
 
 
+class SearchOrder(StrEnum):
+    """How trace search ranks the traces it finds."""
+
+    TIME = "time"  # newest matching span first
+    DURATION = "duration"  # longest matching span first
+
+
 @dataclass(slots=True)
 class SpanColumns:
     """A batch of spans, column by column, in `otel_traces` column order.
@@ -143,7 +150,8 @@ class TraceSearchQuery:
     """Filters for a trace search; every field left at its default is not applied.
 
     A trace matches when one of its spans matches every filter given. Times are
-    integer nanoseconds since the epoch; durations are nanoseconds.
+    integer nanoseconds since the epoch; durations are nanoseconds. Patterns are
+    RE2 regular expressions (ClickHouse `match`), unanchored: `^...$` for a whole value.
     """
 
     service: str | None = None
@@ -155,6 +163,9 @@ class TraceSearchQuery:
     start_ns: int | None = None
     end_ns: int | None = None
     limit: int = 20
+    attribute_patterns: tuple[tuple[str, str], ...] = ()  # span or resource key~regex
+    version: str | None = None  # resource attribute service.version
+    order_by: SearchOrder = SearchOrder.TIME
 
 
 @dataclass(frozen=True, slots=True)

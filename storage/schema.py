@@ -16,10 +16,12 @@ DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """A DDL template; `ttl_column` names the column rows age by, if retention applies."""
+    """A DDL template; `ttl_column` names the column rows age by, if retention applies,
+    and `retention` which class of RetentionConfig (storage/retention.py) sets its days."""
 
     template: Template
     ttl_column: str | None = None
+    retention: str = "spans"  # "spans", "aggregates" or "audit"
 
 
 # ReplacingMergeTree by version: two processes migrating at once may both record

@@ -50,6 +50,7 @@ ${ttl}SETTINGS non_replicated_deduplication_window = """
         + str(DEDUP_WINDOW)
     ),
     ttl_column="Minute",
+    retention="aggregates",
 )
 
 SERVICE_EDGES_1M_DDL = Statement(
@@ -69,6 +70,7 @@ ${ttl}SETTINGS non_replicated_deduplication_window = """
         + str(DEDUP_WINDOW)
     ),
     ttl_column="Minute",
+    retention="aggregates",
 )
 
 

@@ -9,10 +9,30 @@ from typing import TypeVar
 from clickhouse_connect.driver.client import Client
 
 from storage import migrations, span_metrics_writer, writer
+from storage.cluster import LOCAL_SUFFIX, check_cluster_name
 from storage.connection import connect
 from storage.model import SpanColumns, SpanRecord, TraceSearchQuery, TraceSummary
-from storage.queries import catalog, red, service_edges, trace_by_id, trace_search
+from storage.queries import (
+    attribute_catalog,
+    catalog,
+    red,
+    red_series,
+    service_edges,
+    service_map,
+    slowest_traces,
+    trace_by_id,
+    trace_comparison,
+    trace_search,
+    version_samples,
+)
+from storage.queries.attribute_catalog import AttributeFilter, AttributeSuggestion
 from storage.queries.red import RedQuery
+from storage.queries.red_series import RedPoint, RedSeriesQuery
+from storage.queries.service_map import ServiceMap
+from storage.queries.slowest_traces import SlowTrace
+from storage.queries.trace_comparison import TraceComparison
+from storage.queries.version_samples import VersionSamples, VersionSamplesQuery
+from storage.retention import RetentionConfig, retention_sql
 from storage.schema import ttl_clause
 from storage.span_metrics_model import EdgeColumns, EdgeSummary, RedColumns, RedSummary
 from storage.url import DEFAULT_URL, parse_storage_url, redact_url
@@ -32,13 +52,19 @@ class Store:
     """
 
     def __init__(
-        self, client: Client, *, url: str, database: str, ttl_days: int | None = None
+        self,
+        client: Client,
+        *,
+        url: str,
+        database: str,
+        ttl_days: int | None = None,
+        ttl: RetentionConfig | None = None,
+        cluster: str | None = None,
     ) -> None:
-        if ttl_days is not None:
-            ttl_clause("Timestamp", ttl_days)  # validates before anything is created
         self.url = url
         self.database = database
-        self.ttl_days = ttl_days
+        self.ttl = _retention(ttl_days, ttl)
+        self.cluster = None if cluster is None else check_cluster_name(cluster)
         self._client: Client | None = client
         self._lock = threading.Lock()
 
@@ -53,7 +79,33 @@ class Store:
 
     def migrate(self) -> list[int]:
         """Apply pending migrations; the versions applied by this call."""
-        return self._run(lambda c: migrations.migrate(c, self.database, self.ttl_days))
+        return self._run(
+            lambda c: migrations.migrate(c, self.database, self.ttl, cluster=self.cluster)
+        )
+
+    def apply_retention(self, ttl: RetentionConfig) -> list[str]:
+        """Set the TTL of existing tables to `ttl` (classes left None untouched); the SQL run.
+
+        ClickHouse then recomputes expiry for existing parts and drops whole expired ones.
+        """
+        suffix = LOCAL_SUFFIX if self.cluster else ""
+        statements = retention_sql(self.database, ttl, self.cluster, local_suffix=suffix)
+
+        def run(c: Client) -> list[str]:
+            for sql in statements:
+                c.command(sql)
+            return statements
+
+        return self._run(run)
+
+    def bootstrap(self) -> None:
+        """Create the database and the migrations table if missing; nothing else."""
+
+        def run(c: Client) -> None:
+            for sql in migrations.bootstrap_sql(self.database, self.cluster):
+                c.command(sql)
+
+        self._run(run)
 
     def migration_status(self) -> list[tuple[int, str, bool]]:
         return self._run(lambda c: migrations.migration_status(c, self.database))
@@ -71,9 +123,7 @@ class Store:
 
     def write_edges(self, rows: EdgeColumns, *, dedup_token: str | None = None) -> None:
         """Partial service graph aggregates into service_edges_1m (idempotent per token)."""
-        self._run(
-            lambda c: span_metrics_writer.insert_edges(c, self.database, rows, dedup_token)
-        )
+        self._run(lambda c: span_metrics_writer.insert_edges(c, self.database, rows, dedup_token))
 
     def red_summary(self, q: RedQuery) -> RedSummary:
         """RED of the red_1m rows matching `q`, merged."""
@@ -95,6 +145,56 @@ class Store:
         """Traces with a span matching every filter of `q`, newest first."""
         trace_search.validate_query(q)  # outside the lock: a bad query needs no client
         return self._run(lambda c: trace_search.search_traces(c, self.database, q))
+
+    def attribute_keys(self, f: AttributeFilter | None = None) -> list[AttributeSuggestion]:
+        """Span and resource attribute keys seen, most used first (autocompletion)."""
+        f = f or AttributeFilter()
+        return self._run(lambda c: attribute_catalog.fetch_attribute_keys(c, self.database, f))
+
+    def attribute_values(
+        self, key: str, f: AttributeFilter | None = None
+    ) -> list[AttributeSuggestion]:
+        """Values seen for `key`, most used first; values too long to suggest are left out."""
+        f = f or AttributeFilter()
+        return self._run(
+            lambda c: attribute_catalog.fetch_attribute_values(c, self.database, key, f)
+        )
+
+    def red_series(self, q: RedSeriesQuery) -> list[RedPoint]:
+        """RED per time bucket (and operation/version as grouped) with p50/p90/p99."""
+        red_series.validate(q)
+        return self._run(lambda c: red_series.fetch_red_series(c, self.database, q))
+
+    def service_map(self, start_s: int, end_s: int) -> ServiceMap:
+        """Services and the calls between them in [start_s, end_s)."""
+        return self._run(lambda c: service_map.fetch_service_map(c, self.database, start_s, end_s))
+
+    def version_samples(self, q: VersionSamplesQuery) -> VersionSamples:
+        """Per-request latency and errors of two versions (server spans), newest first."""
+        version_samples.validate(q)
+        return self._run(lambda c: version_samples.fetch_version_samples(c, self.database, q))
+
+    def slowest_traces(
+        self,
+        service: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        operation: str | None = None,
+        per_operation: int = 5,
+    ) -> list[SlowTrace]:
+        """The slowest traces of each operation of `service` in [start_ns, end_ns)."""
+        return self._run(
+            lambda c: slowest_traces.fetch_slowest_traces(
+                c, self.database, service, start_ns, end_ns, operation, per_operation
+            )
+        )
+
+    def compare_traces(self, trace_a: str, trace_b: str) -> TraceComparison:
+        """Two traces' span trees aligned by (service, operation) path."""
+        spans_a = self.get_trace(trace_a)
+        spans_b = self.get_trace(trace_b)
+        return trace_comparison.compare_traces(trace_a, spans_a, trace_b, spans_b)
 
     def services(self) -> list[str]:
         return self._run(lambda c: catalog.fetch_services(c, self.database))
@@ -125,16 +225,39 @@ class Store:
         self.close()
 
 
-def open_store(url: str | None = None, *, ttl_days: int | None = None) -> Store:
+def _retention(ttl_days: int | None, ttl: RetentionConfig | None) -> RetentionConfig:
+    if ttl_days is not None and ttl is not None:
+        raise ValueError("ttl_days and ttl: give one (ttl_days is every table's days)")
+    if ttl is not None:
+        return ttl
+    if ttl_days is not None:
+        ttl_clause("Timestamp", ttl_days)  # a message naming ttl_days, the argument given
+    return RetentionConfig.uniform(ttl_days)  # validates before anything is created
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    ttl_days: int | None = None,
+    ttl: RetentionConfig | None = None,
+    cluster: str | None = None,
+) -> Store:
     """Open the store at `url` (default chdb://./.meshlens/data) and migrate its schema.
+
+    `ttl` sets days per class of table for tables created now (`Store.apply_retention`
+    changes existing ones); `ttl_days` is the same days for all. With `cluster`, the
+    schema is created ON CLUSTER with Replicated and Distributed tables (a server URL).
 
     Raises StorageURLError for a URL of no accepted form, before touching disk or network.
     """
     url = DEFAULT_URL if url is None else url
     target = parse_storage_url(url)
-    if ttl_days is not None:
-        ttl_clause("Timestamp", ttl_days)
-    store = Store(connect(target), url=url, database=target.database, ttl_days=ttl_days)
+    retention = _retention(ttl_days, ttl)
+    if cluster is not None:
+        check_cluster_name(cluster)
+    store = Store(
+        connect(target), url=url, database=target.database, ttl=retention, cluster=cluster
+    )
     try:
         store.migrate()
     except BaseException:

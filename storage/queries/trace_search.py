@@ -1,8 +1,8 @@
 """Trace search: which traces have a span matching every filter, and their summaries.
 
-Two steps. `render_search_sql` finds the matching trace ids, newest matching span
-first; `render_summary_sql` then summarizes those traces from all their spans,
-bounded in time by `otel_traces_trace_id_ts` so it prunes like a trace by id.
+Two steps. `render_search_sql` finds the matching trace ids, ranked by the newest
+(or the longest) matching span; `render_summary_sql` then summarizes those traces
+from all their spans, bounded in time by `otel_traces_trace_id_ts` so it prunes like a trace by id.
 Every user value, attribute keys included, is a query parameter.
 """
 
@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client
 
-from storage.model import SpanStatus, TraceSearchQuery, TraceSummary
+from storage.model import SearchOrder, SpanStatus, TraceSearchQuery, TraceSummary
 
 MAX_LIMIT = 1000
 _UINT64_MAX = 2**64 - 1
 _INT64_MAX = 2**63 - 1
 
-SEARCH_SQL = """SELECT TraceId, max(Timestamp) AS matched_at
+SEARCH_SQL = """SELECT TraceId, max({rank_column}) AS {rank}
 FROM `{db}`.otel_traces
 WHERE {where}
 GROUP BY TraceId
-ORDER BY matched_at DESC, TraceId
+ORDER BY {rank} DESC, TraceId
 LIMIT {{limit:UInt32}}"""
+
+# Ranking by the longest *matching span*: exact for searches that match root spans
+# (an entry service and operation), and it needs no second pass over whole traces.
+_RANKS = {
+    SearchOrder.TIME: ("Timestamp", "matched_at"),
+    SearchOrder.DURATION: ("Duration", "longest"),
+}
 
 # The root is the span without a parent, else the earliest: in the tuple
 # (has a parent, start), false sorts before true, so argMin finds exactly that.
@@ -73,6 +80,15 @@ def validate_query(q: TraceSearchQuery) -> None:
             problems.append(f"attributes[{i}]: must be a (key, value) pair of strings")
         elif not pair[0]:
             problems.append(f"attributes[{i}]: key must not be empty")
+    for i, pair in enumerate(q.attribute_patterns):
+        if len(pair) != 2 or not all(isinstance(part, str) for part in pair):
+            problems.append(f"attribute_patterns[{i}]: must be a (key, regex) pair of strings")
+        elif not pair[0] or not pair[1]:
+            problems.append(f"attribute_patterns[{i}]: key and regex must not be empty")
+    if q.version is not None and not isinstance(q.version, str):
+        problems.append(f"version: must be a string, got {q.version!r}")
+    if q.order_by not in tuple(SearchOrder):
+        problems.append(f"order_by: must be one of {', '.join(SearchOrder)}, got {q.order_by!r}")
     if problems:
         raise ValueError("invalid TraceSearchQuery: " + "; ".join(problems))
 
@@ -100,6 +116,18 @@ def render_search_sql(
             f"AND ResourceAttributes[{{{k}:String}}] = {{{v}:String}}))"
         )
         params[k], params[v] = key, value
+    for i, (key, pattern) in enumerate(q.attribute_patterns):
+        k, p = f"attr_re_key_{i}", f"attr_re_{i}"
+        where.append(
+            f"((mapContains(SpanAttributes, {{{k}:String}}) "
+            f"AND match(SpanAttributes[{{{k}:String}}], {{{p}:String}})) "
+            f"OR (mapContains(ResourceAttributes, {{{k}:String}}) "
+            f"AND match(ResourceAttributes[{{{k}:String}}], {{{p}:String}})))"
+        )
+        params[k], params[p] = key, pattern
+    if q.version is not None:
+        where.append("ResourceAttributes['service.version'] = {version:String}")
+        params["version"] = q.version
     if q.min_duration_ns is not None:
         where.append("Duration >= {min_duration_ns:UInt64}")
         params["min_duration_ns"] = q.min_duration_ns
@@ -115,7 +143,10 @@ def render_search_sql(
     if q.end_ns is not None:
         where.append("Timestamp < fromUnixTimestamp64Nano({end_ns:Int64})")
         params["end_ns"] = q.end_ns
-    sql = SEARCH_SQL.format(db=database, where="\n  AND ".join(where))
+    rank_column, rank = _RANKS[SearchOrder(q.order_by)]
+    sql = SEARCH_SQL.format(
+        db=database, where="\n  AND ".join(where), rank_column=rank_column, rank=rank
+    )
     return sql, params
 
 
@@ -126,7 +157,8 @@ def render_summary_sql(
 
 
 def search_traces(client: Client, database: str, q: TraceSearchQuery) -> list[TraceSummary]:
-    """Summaries of the newest matching traces, newest first by trace start."""
+    """Summaries of the matching traces: by time, newest trace start first; by
+    duration, the traces with the longest matching spans, longest trace first."""
     sql, params = render_search_sql(q, database)
     trace_ids = [row[0] for row in client.query(sql, parameters=params).result_rows]
     if not trace_ids:
@@ -145,5 +177,8 @@ def search_traces(client: Client, database: str, q: TraceSearchQuery) -> list[Tr
         )
         for row in client.query(sql, parameters=params).result_rows
     ]
-    summaries.sort(key=lambda s: (-s.start_ns, s.trace_id))
+    if q.order_by == SearchOrder.DURATION:
+        summaries.sort(key=lambda s: (-s.duration_ns, s.trace_id))
+    else:
+        summaries.sort(key=lambda s: (-s.start_ns, s.trace_id))
     return summaries

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import StorageURLError, Store, open_store
+from storage import RetentionConfig, StorageURLError, Store, open_store
 from storage.connection import connect
 from storage.migrations import MIGRATIONS
 from storage.url import parse_storage_url
@@ -68,3 +68,63 @@ def test_bad_url_is_refused_before_touching_disk(tmp_path: Path) -> None:
 def test_bad_ttl_is_refused_by_name(chdb_store: Store) -> None:
     with pytest.raises(ValueError, match="ttl_days"):
         open_store(chdb_store.url, ttl_days=0)
+
+
+def show_create(store: Store, table: str) -> str:
+    client = connect(parse_storage_url(store.url))
+    try:
+        return str(client.command(f"SHOW CREATE TABLE {store.database}.{table}"))
+    finally:
+        client.close()
+
+
+TTL_COLUMNS = {
+    "otel_traces": ("Timestamp", "spans"),
+    "otel_traces_trace_id_ts": ("Start", "spans"),
+    "otel_traces_attributes": ("Day", "spans"),
+    "red_1m": ("Minute", "aggregates"),
+    "service_edges_1m": ("Minute", "aggregates"),
+    "audit_log": ("EventTime", "audit"),
+}
+
+
+def test_retention_per_class_at_creation_then_changed(chdb_store: Store) -> None:
+    client = connect(parse_storage_url(chdb_store.url))
+    database = f"meshlens_{os.urandom(4).hex()}"
+    days = RetentionConfig(spans_days=7, aggregates_days=90, audit_days=365)
+    store = Store(client, url=chdb_store.url, database=database, ttl=days)
+    try:
+        store.migrate()
+        for table, (column, cls) in TTL_COLUMNS.items():
+            ddl = show_create(store, table)
+            n = days.days_for(cls)
+            assert f"TTL toDateTime({column}) + toIntervalDay({n})" in ddl, table
+            assert "ttl_only_drop_parts = 1" in ddl, table
+        applied = store.apply_retention(RetentionConfig(spans_days=3))
+        assert len(applied) == 3 and all("MODIFY TTL" in sql for sql in applied)
+        assert "toIntervalDay(3)" in show_create(store, "otel_traces")
+        assert "toIntervalDay(3)" in show_create(store, "otel_traces_attributes")
+        assert "toIntervalDay(90)" in show_create(store, "red_1m")  # untouched
+    finally:
+        store.close()
+
+
+def test_retention_on_tables_created_without_ttl(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store)
+    try:
+        store.migrate()
+        assert "TTL" not in show_create(store, "red_1m")
+        assert "ttl_only_drop_parts = 1" in show_create(store, "red_1m")  # migration 6
+        store.apply_retention(RetentionConfig(aggregates_days=30, audit_days=400))
+        assert "TTL toDateTime(Minute) + toIntervalDay(30)" in show_create(store, "red_1m")
+        assert "toIntervalDay(400)" in show_create(store, "audit_log")
+        assert "TTL" not in show_create(store, "otel_traces")
+    finally:
+        store.close()
+
+
+def test_ttl_and_ttl_days_together_are_refused(chdb_store: Store) -> None:
+    with pytest.raises(ValueError, match="ttl_days and ttl"):
+        open_store(chdb_store.url, ttl_days=3, ttl=RetentionConfig(spans_days=3))
+    with pytest.raises(ValueError, match=r"spans_days.*audit_days"):
+        RetentionConfig(spans_days=0, audit_days=-1)

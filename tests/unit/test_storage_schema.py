@@ -5,6 +5,7 @@ import pytest
 from storage import schema
 from storage.migrations import BOOTSTRAP, MIGRATIONS
 from storage.model import SPAN_COLUMN_NAMES
+from storage.retention import RetentionConfig
 
 
 def otel_traces_ddl(ttl_days: int | None = None) -> str:
@@ -82,7 +83,9 @@ def test_migrations_are_ordered_unique_and_idempotent() -> None:
     assert versions == sorted(set(versions)) and versions[0] == 1
     assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
     statements = [schema.render(s, "meshlens") for s in BOOTSTRAP]
-    statements += [sql for m in MIGRATIONS for sql in m.render("meshlens", 7)]
+    statements += [
+        sql for m in MIGRATIONS for sql in m.render("meshlens", RetentionConfig.uniform(7))
+    ]
     for sql in statements:
         # MODIFY SETTING sets a value: running it again changes nothing.
         assert "IF NOT EXISTS" in sql or "MODIFY SETTING" in sql, sql
