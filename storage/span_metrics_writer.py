@@ -20,26 +20,31 @@ def _check(rows: RedColumns | EdgeColumns, names: tuple[str, ...]) -> int:
 def insert_red(
     client: Client, database: str, rows: RedColumns, dedup_token: str | None = None
 ) -> None:
-    if _check(rows, RED_COLUMN_NAMES) == 0:
-        return
-    client.insert(
-        f"`{database}`.red_1m",
-        [getattr(rows, name) for name in RED_COLUMN_NAMES],
-        column_names=list(RED_COLUMN_NAMES),
-        column_oriented=True,
-        settings=dedup_settings(dedup_token),
-    )
+    _insert_columns(client, f"`{database}`.red_1m", rows, RED_COLUMN_NAMES, dedup_token)
 
 
 def insert_edges(
     client: Client, database: str, rows: EdgeColumns, dedup_token: str | None = None
 ) -> None:
-    if _check(rows, EDGE_COLUMN_NAMES) == 0:
+    _insert_columns(
+        client, f"`{database}`.service_edges_1m", rows, EDGE_COLUMN_NAMES, dedup_token
+    )
+
+
+def _insert_columns(
+    client: Client,
+    table: str,
+    rows: RedColumns | EdgeColumns,
+    names: tuple[str, ...],
+    dedup_token: str | None,
+) -> None:
+    """One column-oriented insert of `rows`, deduplicated by `dedup_token` on replays."""
+    if _check(rows, names) == 0:
         return
     client.insert(
-        f"`{database}`.service_edges_1m",
-        [getattr(rows, name) for name in EDGE_COLUMN_NAMES],
-        column_names=list(EDGE_COLUMN_NAMES),
+        table,
+        [getattr(rows, name) for name in names],
+        column_names=list(names),
         column_oriented=True,
         settings=dedup_settings(dedup_token),
     )
