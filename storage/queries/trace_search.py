@@ -108,22 +108,11 @@ def render_search_sql(
         params["operation"] = q.operation
     for i, (key, value) in enumerate(q.attributes):
         k, v = f"attr_key_{i}", f"attr_value_{i}"
-        # mapContains keeps `key=` (empty value) from matching spans without the key.
-        where.append(
-            f"((mapContains(SpanAttributes, {{{k}:String}}) "
-            f"AND SpanAttributes[{{{k}:String}}] = {{{v}:String}}) "
-            f"OR (mapContains(ResourceAttributes, {{{k}:String}}) "
-            f"AND ResourceAttributes[{{{k}:String}}] = {{{v}:String}}))"
-        )
+        where.append(_in_either_map(k, v, regex=False))
         params[k], params[v] = key, value
     for i, (key, pattern) in enumerate(q.attribute_patterns):
         k, p = f"attr_re_key_{i}", f"attr_re_{i}"
-        where.append(
-            f"((mapContains(SpanAttributes, {{{k}:String}}) "
-            f"AND match(SpanAttributes[{{{k}:String}}], {{{p}:String}})) "
-            f"OR (mapContains(ResourceAttributes, {{{k}:String}}) "
-            f"AND match(ResourceAttributes[{{{k}:String}}], {{{p}:String}})))"
-        )
+        where.append(_in_either_map(k, p, regex=True))
         params[k], params[p] = key, pattern
     if q.version is not None:
         where.append("ResourceAttributes['service.version'] = {version:String}")
@@ -182,3 +171,17 @@ def search_traces(client: Client, database: str, q: TraceSearchQuery) -> list[Tr
     else:
         summaries.sort(key=lambda s: (-s.start_ns, s.trace_id))
     return summaries
+
+
+def _in_either_map(key_param: str, value_param: str, *, regex: bool) -> str:
+    """The span or the resource attribute `key_param` equals (or matches) `value_param`.
+
+    mapContains keeps `key=` (empty value) from matching spans without the key.
+    """
+    conditions = []
+    for column in ("SpanAttributes", "ResourceAttributes"):
+        attr = f"{column}[{{{key_param}:String}}]"
+        wanted = f"{{{value_param}:String}}"
+        test = f"match({attr}, {wanted})" if regex else f"{attr} = {wanted}"
+        conditions.append(f"(mapContains({column}, {{{key_param}:String}}) AND {test})")
+    return f"({conditions[0]} OR {conditions[1]})"
