@@ -1,18 +1,26 @@
 """Collector throughput: spans/s end to end into chdb, and the decode floor.
 
-    python bench/collector.py [--spans 200000] [--batch 1000]
+    python bench/collector.py [--spans 200000] [--batch 1000] [--rounds 1]
 
 Side by side in one run, on the same OTLP/HTTP protobuf payloads (traces over
 three services, 10-20 attributes per span):
 
 - floor: spans/s to decode and flatten the payloads only (`decode_protobuf`),
   in this process, pinned to the collector's core;
+- floor_passthrough: spans/s of what the collector still does in Python per
+  request when ClickHouse decodes the spans (`decode_passthrough`: parse, check,
+  read the span facts), same core;
 - end_to_end: a collector in its own process pinned to core 0 (taskset), with
   span metrics and the service graph on, writing into a fresh chdb directory;
   this process, pinned to core 1, sends the payloads over HTTP and times from
   the first request to the collector reporting every span written (its admin
   /metrics). Refused requests (429) are retried after a pause, as SDKs do.
+  Two cases: `passthrough`, the collector's default (requests go to ClickHouse
+  undecoded), and `decoded` (every span decoded in Python and inserted as
+  columns, as before the passthrough).
 
+With --rounds N the cases alternate N times (floors, passthrough, decoded, ...)
+and each figure is the median of its rounds, for a machine that is not quiet.
 Prints one JSON object. A benchmark, not a test: it never fails on time.
 """
 
@@ -25,6 +33,7 @@ import os
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,11 +127,19 @@ def payload(rng: random.Random, spans: int, start_ns: int) -> bytes:
     return request.SerializeToString()
 
 
-def floor(payloads: list[bytes]) -> dict[str, float]:
+def floor(payloads: list[bytes], *, passthrough: bool = False) -> dict[str, float]:
     from collector import decode_protobuf
+    from collector.translate.otlp_passthrough import decode_passthrough
+
+    def count(payload: bytes) -> int:
+        if passthrough:
+            batch = decode_passthrough(payload)
+            assert batch is not None, "a bench payload that cannot be passed through"
+            return len(batch)
+        return len(decode_protobuf(payload))
 
     started = time.perf_counter()
-    spans = sum(len(decode_protobuf(p)) for p in payloads)
+    spans = sum(count(p) for p in payloads)
     elapsed = time.perf_counter() - started
     return {"spans": spans, "seconds": round(elapsed, 3), "spans_per_s": round(spans / elapsed)}
 
@@ -176,7 +193,7 @@ async def _send(payloads: list[bytes], http_port: int, admin_port: int, total: i
     }  # fmt: skip
 
 
-def serve(storage: str) -> None:
+def serve(storage: str, *, passthrough: bool) -> None:
     from collector import ClickHouseExporter, Collector, CollectorConfig
     from storage import open_store
 
@@ -186,7 +203,8 @@ def serve(storage: str) -> None:
             http_port=0, grpc_port=0, admin_port=0, queue_spans=400_000,
             batch_spans=16_384, batch_timeout_s=0.2, pairing_wait_s=2.0,
         )  # fmt: skip
-        collector = Collector(config, ClickHouseExporter(store))
+        collector = Collector(config, ClickHouseExporter(store, otlp_passthrough=passthrough))
+        assert collector.otlp_passthrough is passthrough
         stopping = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
         await collector.start()
@@ -203,17 +221,54 @@ def serve(storage: str) -> None:
         asyncio.run(run())
 
 
+def end_to_end(
+    payloads: list[bytes], total: int, cores: tuple[int, int], *, passthrough: bool
+) -> dict:
+    """One collector process on cores[0], loaded from this process on cores[1]."""
+    collector_core, load_core = cores
+    os.sched_setaffinity(0, {load_core})
+    directory = tempfile.mkdtemp(prefix="meshlens-bench-")
+    command = [sys.executable, __file__, "--serve", f"chdb://{directory}"]
+    if not passthrough:
+        command.append("--decoded")
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", str(collector_core), *command]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline().split()
+        return asyncio.run(_send(payloads, int(ready[1]), int(ready[2]), total))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The median round (spans/s), with every round's spans/s when there were several."""
+    if len(runs) == 1:
+        return runs[0]
+    ordered = sorted(runs, key=lambda run: run["spans_per_s"])
+    return {
+        **ordered[len(ordered) // 2],
+        "spans_per_s": round(statistics.median(run["spans_per_s"] for run in runs)),
+        "rounds_spans_per_s": [run["spans_per_s"] for run in runs],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000, help="spans per request")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the cases N times")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--decoded", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, passthrough=not args.decoded)
         return
-    cores = sorted(os.sched_getaffinity(0))
-    collector_core, load_core = cores[0], cores[-1]
+    all_cores = sorted(os.sched_getaffinity(0))
+    cores = (all_cores[0], all_cores[-1])
     rng = random.Random(7)
     start_ns = time.time_ns()
     payloads = [
@@ -222,32 +277,31 @@ def main() -> None:
     from collector import decode_protobuf
 
     total = sum(len(decode_protobuf(p)) for p in payloads)
-    os.sched_setaffinity(0, {collector_core})
-    floor_result = floor(payloads)
-    os.sched_setaffinity(0, {load_core})
-
-    directory = tempfile.mkdtemp(prefix="meshlens-bench-")
-    command = [sys.executable, __file__, "--serve", f"chdb://{directory}"]
-    if shutil.which("taskset"):
-        command = ["taskset", "-c", str(collector_core), *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline().split()
-        end_to_end = asyncio.run(_send(payloads, int(ready[1]), int(ready[2]), total))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        shutil.rmtree(directory, ignore_errors=True)
+    runs: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        os.sched_setaffinity(0, {cores[0]})
+        runs.setdefault("floor", []).append(floor(payloads))
+        runs.setdefault("floor_passthrough", []).append(floor(payloads, passthrough=True))
+        for name, passthrough in (("passthrough", True), ("decoded", False)):
+            result = end_to_end(payloads, total, cores, passthrough=passthrough)
+            runs.setdefault(name, []).append(result)
+    figures = {name: median_run(results) for name, results in runs.items()}
+    passthrough, decoded = figures["passthrough"], figures["decoded"]
     print(json.dumps({
         "benchmark": "collector",
         "spans_per_request": args.batch,
         "request_bytes_avg": round(sum(map(len, payloads)) / len(payloads)),
-        "cores": {"collector": collector_core, "load": load_core},
-        "floor_decode_only": floor_result,
-        "end_to_end_chdb_span_metrics_service_graph": end_to_end,
+        "cores": {"collector": cores[0], "load": cores[1]},
+        "rounds": args.rounds,
+        "floor_decode_only": figures["floor"],
+        "floor_passthrough_facts_only": figures["floor_passthrough"],
+        "end_to_end_chdb_span_metrics_service_graph": passthrough,
+        "end_to_end_decoded_in_python": decoded,
         "ratio_end_to_end_to_floor": round(
-            end_to_end["spans_per_s"] / floor_result["spans_per_s"], 3
+            passthrough["spans_per_s"] / figures["floor"]["spans_per_s"], 3
+        ),
+        "ratio_passthrough_to_decoded": round(
+            passthrough["spans_per_s"] / decoded["spans_per_s"], 3
         ),
     }, indent=2))  # fmt: skip
 

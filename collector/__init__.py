@@ -5,7 +5,14 @@ helper, and the OTLP
 decoders for code that receives traces by other means.
 """
 
-from collector.config import CollectorConfig, CollectorConfigError, RetryConfig
+from collector.config import (
+    CollectorConfig,
+    CollectorConfigError,
+    RetryConfig,
+    SelfMetricsConfig,
+    TailSamplingConfig,
+    TlsServerConfig,
+)
 from collector.exporters import (
     ClickHouseExporter,
     DiskSpool,
@@ -30,10 +37,13 @@ __all__ = [
     "OtlpDecodeError",
     "RetryConfig",
     "RetryingExporter",
+    "SelfMetricsConfig",
     "SinkExporter",
     "SpanConsumer",
     "SpanExporter",
     "SpoolingExporter",
+    "TailSamplingConfig",
+    "TlsServerConfig",
     "decode_json",
     "decode_protobuf",
     "decode_request",

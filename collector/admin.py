@@ -16,15 +16,29 @@ from collector.http_listener import HttpListener
 
 log = logging.getLogger(__name__)
 
+# Counted for each signal in its items, as `meshlens_collector_<what>_<unit>_total`
+# (the units of collector.pipeline.ItemCounts, the OpenTelemetry Collector's names).
+ITEM_NOUNS = {"spans": "spans", "metric_points": "metric data points", "log_records": "log records"}
+ITEM_COUNTERS = (
+    ("accepted", "{} accepted with a 2xx."),
+    ("refused", "{} refused (429, queue full)."),
+    ("rejected", "{} left out of accepted requests as invalid (partial success)."),
+    ("dropped", "accepted {} that were lost."),
+    ("spooled", "{} written to the disk spool."),
+    ("replayed", "{} replayed from the spool."),
+    ("exported", "{} written to storage."),
+)
+ITEM_METRICS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"meshlens_collector_{what}_{unit}_total", "counter", text.format(noun).capitalize())
+    for unit, noun in ITEM_NOUNS.items()
+    for what, text in ITEM_COUNTERS
+)
+
 # (name, type, help); the value comes from the snapshot under the same name.
 METRICS: tuple[tuple[str, str, str], ...] = (
-    ("meshlens_collector_accepted_spans_total", "counter", "Spans accepted with a 2xx."),
-    ("meshlens_collector_refused_spans_total", "counter", "Spans refused (429, queue full)."),
-    ("meshlens_collector_dropped_spans_total", "counter", "Accepted spans that were lost."),
-    ("meshlens_collector_spooled_spans_total", "counter", "Spans written to the disk spool."),
-    ("meshlens_collector_replayed_spans_total", "counter", "Spans replayed from the spool."),
-    ("meshlens_collector_exported_spans_total", "counter", "Spans written to storage."),
-    ("meshlens_collector_queue_spans", "gauge", "Spans in the queue or being exported."),
+    *ITEM_METRICS,
+    ("meshlens_collector_queue_spans", "gauge",
+     "Items (spans, metric points, log records) in the queue or being exported."),
     ("meshlens_collector_queue_bytes", "gauge", "Bytes (as received) in the queue."),
     ("meshlens_collector_spool_records", "gauge", "Batches waiting in the disk spool."),
     ("meshlens_collector_spool_bytes", "gauge", "Bytes in the disk spool."),
@@ -32,6 +46,22 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("meshlens_collector_pairing_entries", "gauge", "Spans waiting for their other half."),
     ("meshlens_collector_paired_spans_total", "counter", "Client/server span pairs joined."),
     ("meshlens_collector_unpaired_spans_total", "counter", "Spans whose other half never came."),
+    ("meshlens_collector_sampling_waiting_traces", "gauge", "Traces waiting for a decision."),
+    ("meshlens_collector_sampling_kept_traces_total", "counter", "Traces kept by tail sampling."),
+    ("meshlens_collector_sampling_dropped_traces_total", "counter", "Traces sampled out."),
+    ("meshlens_collector_sampling_kept_spans_total", "counter", "Spans of kept traces."),
+    ("meshlens_collector_sampling_dropped_spans_total", "counter",
+     "Spans sampled out (on purpose: RED and the service graph still count them)."),
+    ("meshlens_collector_sampling_early_decisions_total", "counter",
+     "Traces decided before their wait because the most traces were waiting."),
+    ("meshlens_collector_sampling_late_spans_total", "counter",
+     "Spans that came after their trace's decision and followed it."),
+    ("meshlens_collector_self_metrics_written_rounds_total", "counter",
+     "Rounds of self-metrics written to storage."),
+    ("meshlens_collector_self_metrics_failed_rounds_total", "counter",
+     "Rounds of self-metrics skipped because storage failed."),
+    ("meshlens_collector_self_metrics_busy_rounds_total", "counter",
+     "Rounds of self-metrics skipped because the previous write had not returned."),
     ("meshlens_collector_export_duration_seconds_sum", "counter", "Time spent writing batches."),
     ("meshlens_collector_export_duration_seconds_count", "counter", "Batch writes measured."),
 )

@@ -65,6 +65,102 @@ class RetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TailSamplingConfig:
+    """Tail sampling of what is written to `otel_traces` (off by default).
+
+    Spans wait per trace for `decision_wait_s` after the trace's first span; then
+    the trace is kept if any span has status Error, or if it lasts at least
+    `latency_threshold_s` (first start to last end), or else if its trace id falls
+    in `keep_percent` of the id space (the same answer on every collector
+    replica). At most `max_traces` wait at once (the oldest is decided early when
+    full); decisions are remembered for `decision_cache_traces` traces so that
+    late spans follow them. Span metrics and the service graph see every span.
+    """
+
+    enabled: bool = False
+    decision_wait_s: float = 10.0
+    latency_threshold_s: float = 1.0
+    keep_percent: float = 10.0
+    max_traces: int = 50_000
+    decision_cache_traces: int = 100_000
+
+    def problems(self, where: str = "tail_sampling") -> list[str]:
+        problems: list[str] = []
+        if not isinstance(self.enabled, bool):
+            problems.append(f"{where}.enabled: must be true or false, got {self.enabled!r}")
+        _check_positive(problems, f"{where}.decision_wait_s", self.decision_wait_s)
+        _check_positive(problems, f"{where}.latency_threshold_s", self.latency_threshold_s)
+        if not _is_number(self.keep_percent) or not 0 <= self.keep_percent <= 100:
+            problems.append(
+                f"{where}.keep_percent: must be a number 0..100, got {self.keep_percent!r}"
+            )
+        _check_int(problems, f"{where}.max_traces", self.max_traces, 1, 100_000_000)
+        _check_int(
+            problems, f"{where}.decision_cache_traces", self.decision_cache_traces,
+            0, 100_000_000,
+        )  # fmt: skip
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class SelfMetricsConfig:
+    """The collector's own counters, gauges and export latency, written to storage.
+
+    Every `interval_s` (0: off) as OTel metric points of service `meshlens-collector`
+    (collector/self_metrics.py), straight to the store, not through the pipeline.
+    `instance_id` is the `service.instance.id` resource attribute; None: "<host>:<pid>".
+    """
+
+    interval_s: float = 10.0
+    instance_id: str | None = None
+
+    def problems(self, where: str = "self_metrics") -> list[str]:
+        problems: list[str] = []
+        if not _is_number(self.interval_s) or not (
+            self.interval_s == 0 or 0.1 <= self.interval_s <= 86_400
+        ):
+            problems.append(
+                f"{where}.interval_s: must be 0 (off) or a number of seconds 0.1..86400, "
+                f"got {self.interval_s!r}"
+            )
+        if self.instance_id is not None and (
+            not isinstance(self.instance_id, str) or not self.instance_id
+        ):
+            problems.append(
+                f"{where}.instance_id: must be a non-empty string or None, got {self.instance_id!r}"
+            )
+        return problems
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_s > 0
+
+
+@dataclass(frozen=True, slots=True)
+class TlsServerConfig:
+    """TLS on the OTLP receivers: PEM files of the certificate chain and its key, and
+    with `client_ca_file` mutual TLS (clients must present a certificate it signed).
+
+    Only the paths are checked here; the files are read and checked when the
+    collector is built (`collector/receivers/tls.py`), naming the option and file.
+    """
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+    def problems(self, where: str = "tls") -> list[str]:
+        problems: list[str] = []
+        for name in ("cert_file", "key_file", "client_ca_file"):
+            value = getattr(self, name)
+            if name == "client_ca_file" and value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                problems.append(f"{where}.{name}: must be a file path, got {value!r}")
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
 class CollectorConfig:
     """Where the OTLP receivers listen and how spans are queued and batched.
 
@@ -100,6 +196,11 @@ class CollectorConfig:
     pairing_max_entries: int = 200_000
     # Prometheus text at /metrics; None: no admin server (`meshlens collector` uses 8888).
     admin_port: int | None = None
+    tail_sampling: TailSamplingConfig = field(default_factory=TailSamplingConfig)
+    # The collector's own metrics into storage every 10 s (`interval_s=0`: off).
+    self_metrics: SelfMetricsConfig = field(default_factory=SelfMetricsConfig)
+    # TLS (and with a client CA, mTLS) on both OTLP receivers; None: plaintext.
+    tls: TlsServerConfig | None = None
 
     def problems(self) -> list[str]:
         problems: list[str] = []
@@ -144,6 +245,23 @@ class CollectorConfig:
             problems.extend(self.retry.problems("collector.retry"))
         else:
             problems.append(f"collector.retry: must be a RetryConfig, got {self.retry!r}")
+        if isinstance(self.tail_sampling, TailSamplingConfig):
+            problems.extend(self.tail_sampling.problems("collector.tail_sampling"))
+        else:
+            problems.append(
+                f"collector.tail_sampling: must be a TailSamplingConfig, "
+                f"got {self.tail_sampling!r}"
+            )
+        if isinstance(self.self_metrics, SelfMetricsConfig):
+            problems.extend(self.self_metrics.problems("collector.self_metrics"))
+        else:
+            problems.append(
+                f"collector.self_metrics: must be a SelfMetricsConfig, got {self.self_metrics!r}"
+            )
+        if isinstance(self.tls, TlsServerConfig):
+            problems.extend(self.tls.problems("collector.tls"))
+        elif self.tls is not None:
+            problems.append(f"collector.tls: must be a TlsServerConfig or None, got {self.tls!r}")
         return problems
 
     def __post_init__(self) -> None:

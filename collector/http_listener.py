@@ -6,6 +6,7 @@ they bind, report the bound port (port 0 picks a free one) or shut down.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -13,8 +14,9 @@ from aiohttp import web
 
 class HttpListener:
     def __init__(self, name: str, app: web.Application, *, host: str, port: int,
-                 **runner_options: Any) -> None:
+                 ssl_context: ssl.SSLContext | None = None, **runner_options: Any) -> None:
         self._name = name
+        self._ssl_context = ssl_context
         self._app = app
         self._host = host
         self._port = port
@@ -36,7 +38,9 @@ class HttpListener:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            await web.TCPSite(
+                runner, self._host, self._port, ssl_context=self._ssl_context
+            ).start()
         except BaseException:
             await runner.cleanup()
             raise

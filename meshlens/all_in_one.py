@@ -19,7 +19,14 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from collector import ClickHouseExporter, Collector, CollectorConfig
+from collector import (
+    ClickHouseExporter,
+    Collector,
+    CollectorConfig,
+    CollectorConfigError,
+    TailSamplingConfig,
+    TlsServerConfig,
+)
 from control.api import ControlPlane, control_plane_from_dir
 from control.audit import AuditLog, JsonLinesAuditSink, StoreAuditSink
 from control.mesh_config import MeshConfig, MeshConfigError, load_mesh_config
@@ -75,18 +82,12 @@ class AllInOne:
         if self._want_control:
             await self._start_control(mesh_path)
         if self._want_collector:
-            config = CollectorConfig(
-                host=s.host,
-                http_port=s.otlp_http_port,
-                grpc_port=s.otlp_grpc_port,
-                admin_port=s.collector_admin_port,
-                # accepted spans wait here while storage is away (zero loss)
-                spool_dir=str(s.state_dir / "spool"),
-            )
-            self.collector = Collector(config, ClickHouseExporter(self.store))
+            # Raises CollectorConfigError naming a bad value or TLS file.
+            self.collector = Collector(collector_config(s), ClickHouseExporter(self.store))
             await self.collector.start()
+            scheme = "https" if s.otlp_tls_cert_file is not None else "http"
             self._say(f"OTLP/gRPC  {s.host}:{self.collector.grpc_port}")
-            self._say(f"OTLP/HTTP  http://{s.host}:{self.collector.http_port}/v1/traces")
+            self._say(f"OTLP/HTTP  {scheme}://{s.host}:{self.collector.http_port}/v1/traces")
             self._say(f"collector  http://{s.host}:{self.collector.admin_port}/metrics")
         if self._want_ui:
             self.ui = serve_ui(create_app(self.store), s.host, s.ui_port)
@@ -178,6 +179,39 @@ class AllInOne:
         print(line, file=self._out, flush=True)
 
 
+def collector_config(s: Settings) -> CollectorConfig:
+    """The collector's config from the settings; unset tail sampling values keep
+    the collector's defaults."""
+    tls = None
+    if s.otlp_tls_cert_file is not None and s.otlp_tls_key_file is not None:
+        client_ca = s.otlp_tls_client_ca_file
+        tls = TlsServerConfig(
+            str(s.otlp_tls_cert_file),
+            str(s.otlp_tls_key_file),
+            client_ca_file=str(client_ca) if client_ca is not None else None,
+        )
+    sampling_values = {
+        "decision_wait_s": s.tail_sampling_wait,
+        "latency_threshold_s": s.tail_sampling_latency,
+        "keep_percent": s.tail_sampling_percent,
+        "max_traces": s.tail_sampling_max_traces,
+    }
+    sampling = TailSamplingConfig(
+        enabled=s.tail_sampling,
+        **{k: v for k, v in sampling_values.items() if v is not None},  # type: ignore[arg-type]
+    )
+    return CollectorConfig(
+        host=s.host,
+        http_port=s.otlp_http_port,
+        grpc_port=s.otlp_grpc_port,
+        admin_port=s.collector_admin_port,
+        # accepted spans wait here while storage is away (zero loss)
+        spool_dir=str(s.state_dir / "spool"),
+        tail_sampling=sampling,
+        tls=tls,
+    )
+
+
 async def run(
     settings: Settings,
     *,
@@ -197,7 +231,7 @@ async def run(
     try:
         try:
             await mesh.start()
-        except MeshConfigError as exc:
+        except (MeshConfigError, CollectorConfigError) as exc:
             print(f"meshlens: {exc}", file=sys.stderr)
             return 2
         if demo and mesh.ui is not None:

@@ -48,6 +48,36 @@ def _add_ports(p: argparse.ArgumentParser, *, ui: bool, otlp: bool) -> None:
         p.add_argument("--ui-port", type=int, help="UI port (default 8050)")
 
 
+def _add_collector_options(p: argparse.ArgumentParser) -> None:
+    """TLS on the OTLP receivers and tail sampling (docs/collector.md)."""
+    tls = p.add_argument_group("OTLP receiver TLS (both receivers; off by default)")
+    tls.add_argument("--otlp-tls-cert-file", help="PEM certificate chain: the receivers speak TLS")
+    tls.add_argument("--otlp-tls-key-file", help="PEM private key of that certificate")
+    tls.add_argument(
+        "--otlp-tls-client-ca-file",
+        help="PEM CA certificates: clients must present a certificate they signed (mTLS)",
+    )
+    sampling = p.add_argument_group(
+        "tail sampling of stored spans (off by default; RED and the service graph see all)"
+    )
+    sampling.add_argument(
+        "--tail-sampling", action="store_true", default=None,
+        help="keep traces with an error or over the latency threshold, a share of the rest",
+    )  # fmt: skip
+    sampling.add_argument(
+        "--tail-sampling-wait", help="seconds to wait for a trace's spans (default 10)"
+    )
+    sampling.add_argument(
+        "--tail-sampling-latency", help="seconds from which a trace is kept as slow (default 1)"
+    )
+    sampling.add_argument(
+        "--tail-sampling-percent", help="percent of the other traces kept (default 10)"
+    )
+    sampling.add_argument(
+        "--tail-sampling-max-traces", help="traces waiting at most (default 50000)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meshlens",
@@ -69,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_storage(up)
     _add_ports(up, ui=True, otlp=True)
+    _add_collector_options(up)
     up.add_argument(
         "--control-port",
         type=int,
@@ -78,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     collector = sub.add_parser("collector", help="run the OTLP collector")
     _add_storage(collector)
     _add_ports(collector, ui=False, otlp=True)
+    _add_collector_options(collector)
 
     ui = sub.add_parser("ui", help="run the Dash UI")
     _add_storage(ui)
@@ -122,6 +154,9 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
     keys = (
         "storage", "host", "otlp_grpc_port", "otlp_http_port", "collector_admin_port",
         "ui_port", "control_port", "state_dir", "mesh",
+        "otlp_tls_cert_file", "otlp_tls_key_file", "otlp_tls_client_ca_file",
+        "tail_sampling", "tail_sampling_wait", "tail_sampling_latency", "tail_sampling_percent",
+        "tail_sampling_max_traces",
     )  # fmt: skip
     overrides = {k: getattr(args, k, None) for k in (*keys, "demo_rate")}
     return load_settings(env, **overrides)
@@ -149,6 +184,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     control_exit = run_control_command(args)
     if control_exit is not None:
         return control_exit
+    if args.command == "up" and args.demo and settings.otlp_tls_cert_file is not None:
+        print(
+            "meshlens: --otlp-tls-cert-file: not with --demo (its sidecars send OTLP in "
+            "plaintext)",
+            file=sys.stderr,
+        )
+        return 2
     from meshlens import all_in_one
 
     runners = {

@@ -7,6 +7,7 @@ commands without flags. The environment is passed in, never read deep inside.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -30,6 +31,16 @@ class Settings:
     state_dir: Path = Path(".meshlens")
     mesh: Path | None = None  # mesh.yaml for `meshlens up` (None: an empty mesh)
     demo_rate: float = 5.0
+    # TLS on the collector's OTLP receivers (None: plaintext); a client CA makes it mTLS.
+    otlp_tls_cert_file: Path | None = None
+    otlp_tls_key_file: Path | None = None
+    otlp_tls_client_ca_file: Path | None = None
+    # Tail sampling of stored spans; None: the collector's default (docs/collector.md).
+    tail_sampling: bool = False
+    tail_sampling_wait: float | None = None  # seconds
+    tail_sampling_latency: float | None = None  # seconds
+    tail_sampling_percent: float | None = None
+    tail_sampling_max_traces: int | None = None
 
     @property
     def otlp_http_endpoint(self) -> str:
@@ -48,6 +59,7 @@ def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
     """
     values: dict[str, object] = {}
     errors: list[str] = []
+    bad: set[str] = set()
     for f in fields(Settings):
         given = overrides.get(f.name)
         source = f"--{f.name.replace('_', '-')}"
@@ -59,9 +71,24 @@ def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
             values[f.name] = _convert(f.name, given)
         except ValueError as exc:
             errors.append(f"{source}: {exc}")
+            bad.add(f.name)
+    if not any(name.startswith("otlp_tls_") for name in bad):
+        errors.extend(_tls_pairing(values))
     if errors:
         raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _tls_pairing(values: Mapping[str, object]) -> list[str]:
+    if values.get("otlp_tls_cert_file") is None:
+        return [
+            f"--{name.replace('_', '-')}: needs --otlp-tls-cert-file"
+            for name in ("otlp_tls_key_file", "otlp_tls_client_ca_file")
+            if values.get(name) is not None
+        ]
+    if values.get("otlp_tls_key_file") is None:
+        return ["--otlp-tls-key-file: needed with --otlp-tls-cert-file"]
+    return []
 
 
 def _convert(name: str, value: object) -> object:
@@ -80,7 +107,24 @@ def _convert(name: str, value: object) -> object:
         return rate
     if name == "state_dir":
         return Path(str(value))
-    if name == "mesh":
+    if name == "tail_sampling":
+        return _as_bool(value)
+    if name in ("tail_sampling_wait", "tail_sampling_latency"):
+        seconds = _as_float(value, "a number of seconds")
+        if not seconds > 0:
+            raise ValueError(f"must be a number of seconds > 0, got {value!r}")
+        return seconds
+    if name == "tail_sampling_percent":
+        percent = _as_float(value, "a percentage")
+        if not 0 <= percent <= 100:
+            raise ValueError(f"must be a percentage 0..100, got {value!r}")
+        return percent
+    if name == "tail_sampling_max_traces":
+        traces = _as_int(value)
+        if traces < 1:
+            raise ValueError(f"must be an integer >= 1, got {value!r}")
+        return traces
+    if name == "mesh" or name.startswith("otlp_tls_"):
         text = str(value).strip()
         if not text:
             raise ValueError("must not be empty")
@@ -89,6 +133,27 @@ def _convert(name: str, value: object) -> object:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _as_float(value: object, what: str) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise ValueError(f"must be {what}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"must be {what}, got {value!r}")
+    return number
 
 
 def _as_int(value: object) -> int:

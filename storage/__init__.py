@@ -5,6 +5,8 @@ then writes span batches and answers the questions the UI, alerts and canaries
 ask. Everything else here is internal.
 """
 
+from storage.logs_model import LogColumns, LogRecord
+from storage.metrics_model import MetricColumns
 from storage.model import (
     SPAN_COLUMN_NAMES,
     SPAN_KINDS,
@@ -19,6 +21,9 @@ from storage.model import (
     TraceSummary,
 )
 from storage.queries.attribute_catalog import AttributeFilter, AttributeSuggestion
+from storage.queries.audit import AuditQuery, AuditRecord
+from storage.queries.log_records import LogQuery
+from storage.queries.metric_points import MetricPoint, MetricPointsQuery, MetricType
 from storage.queries.red import RedQuery
 from storage.queries.red_series import RedPoint, RedSeriesQuery
 from storage.queries.service_map import ServiceMap, ServiceMapEdge, ServiceMapNode
@@ -38,8 +43,17 @@ __all__ = [
     "AlignedSpan",
     "AttributeFilter",
     "AttributeSuggestion",
+    "AuditQuery",
+    "AuditRecord",
     "EdgeColumns",
     "EdgeSummary",
+    "LogColumns",
+    "LogQuery",
+    "LogRecord",
+    "MetricColumns",
+    "MetricPoint",
+    "MetricPointsQuery",
+    "MetricType",
     "RedColumns",
     "RedPoint",
     "RedQuery",

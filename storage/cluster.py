@@ -35,6 +35,14 @@ SHARDING_KEYS: dict[str, str] = {
     "service_edges_1m": "cityHash64(Client, Server)",
     "audit_log": "rand()",
     "schema_migrations": "rand()",
+    # A series stays on one shard. Keys of the written rows, never rand(): a batch
+    # replayed from the spool must reach the shard that deduplicates it.
+    "otel_metrics_gauge": "cityHash64(ServiceName, MetricName)",
+    "otel_metrics_sum": "cityHash64(ServiceName, MetricName)",
+    "otel_metrics_histogram": "cityHash64(ServiceName, MetricName)",
+    "otel_metrics_exponential_histogram": "cityHash64(ServiceName, MetricName)",
+    "otel_metrics_summary": "cityHash64(ServiceName, MetricName)",
+    "otel_logs": "cityHash64(ServiceName, TraceId)",
 }
 
 _CREATE_DATABASE = re.compile(r"^CREATE DATABASE IF NOT EXISTS `(\w+)`$")

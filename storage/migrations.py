@@ -11,7 +11,13 @@ from string import Template
 
 from clickhouse_connect.driver.client import Client
 
-from storage import schema, schema_attributes, schema_span_metrics
+from storage import (
+    schema,
+    schema_attributes,
+    schema_logs,
+    schema_metrics,
+    schema_span_metrics,
+)
 from storage.cluster import render_cluster_ddl
 from storage.retention import RetentionConfig
 from storage.schema import Statement
@@ -87,6 +93,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ttl_only_drop_parts on aggregates and audit_log",
         schema_attributes.TTL_ONLY_DROP_PARTS_DDL,
     ),
+    # collector (issue #5): OTLP metrics and logs, shaped like the upstream exporter's tables
+    Migration(7, "otel_metrics_*", schema_metrics.OTEL_METRICS_DDL),
+    Migration(8, "otel_logs", (schema_logs.OTEL_LOGS_DDL,)),
 )
 
 # Run on every open, before the migrations, so there is a table to record them in.

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from storage.columns import RowColumns
+
 # Values as the OpenTelemetry Collector's ClickHouse exporter writes them, so that
 # Grafana's ClickHouse data source reads our tables as they are.
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
@@ -30,7 +32,7 @@ class SearchOrder(StrEnum):
 
 
 @dataclass(slots=True)
-class SpanColumns:
+class SpanColumns(RowColumns):
     """A batch of spans, column by column, in `otel_traces` column order.
 
     Timestamps and durations are integer nanoseconds; ids are lowercase hex.

@@ -1,7 +1,8 @@
 """How long each table keeps its rows: spans for days, aggregates for months, audit for a year.
 
 Three classes, because what they cost and what they are for differ: raw spans
-are most of the bytes and are read for recent debugging; `red_1m` and
+(and with them the other raw telemetry, metric points and logs) are most of the
+bytes and are read for recent debugging; `red_1m` and
 `service_edges_1m` are small and feed SLOs over weeks; the audit log is a record
 someone may have to show. Every table ages whole daily (monthly for the audit
 log) partitions out (`ttl_only_drop_parts`), so expiry never rewrites a part.
@@ -58,6 +59,13 @@ TTL_TABLES: tuple[tuple[str, str, str], ...] = (
     ("red_1m", "Minute", "aggregates"),
     ("service_edges_1m", "Minute", "aggregates"),
     ("audit_log", "EventTime", "audit"),
+    # Metric points and logs are raw telemetry: they age with the spans.
+    ("otel_metrics_gauge", "TimeUnix", "spans"),
+    ("otel_metrics_sum", "TimeUnix", "spans"),
+    ("otel_metrics_histogram", "TimeUnix", "spans"),
+    ("otel_metrics_exponential_histogram", "TimeUnix", "spans"),
+    ("otel_metrics_summary", "TimeUnix", "spans"),
+    ("otel_logs", "TimestampTime", "spans"),
 )
 
 

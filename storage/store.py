@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from storage import migrations, span_metrics_writer, writer
+from storage import migrations, otlp_traces_writer, span_metrics_writer, telemetry_writer, writer
 from storage.cluster import LOCAL_SUFFIX, check_cluster_name
 from storage.connection import connect
+from storage.logs_model import LogColumns, LogRecord
+from storage.metrics_model import MetricColumns
 from storage.model import SpanColumns, SpanRecord, TraceSearchQuery, TraceSummary
 from storage.queries import (
     attribute_catalog,
+    audit,
     catalog,
+    log_records,
+    metric_points,
     red,
     red_series,
     service_edges,
@@ -26,6 +31,9 @@ from storage.queries import (
     version_samples,
 )
 from storage.queries.attribute_catalog import AttributeFilter, AttributeSuggestion
+from storage.queries.audit import AuditQuery, AuditRecord
+from storage.queries.log_records import LogQuery
+from storage.queries.metric_points import MetricPoint, MetricPointsQuery
 from storage.queries.red import RedQuery
 from storage.queries.red_series import RedPoint, RedSeriesQuery
 from storage.queries.service_map import ServiceMap
@@ -35,7 +43,7 @@ from storage.queries.version_samples import VersionSamples, VersionSamplesQuery
 from storage.retention import RetentionConfig, retention_sql
 from storage.schema import ttl_clause
 from storage.span_metrics_model import EdgeColumns, EdgeSummary, RedColumns, RedSummary
-from storage.url import DEFAULT_URL, parse_storage_url, redact_url
+from storage.url import DEFAULT_URL, ChdbTarget, parse_storage_url, redact_url
 
 T = TypeVar("T")
 
@@ -117,6 +125,22 @@ class Store:
         """
         self._run(lambda c: writer.insert_spans(c, self.database, batch, dedup_token))
 
+    def write_otlp_traces(
+        self, payloads: Sequence[bytes], *, dedup_token: str | None = None
+    ) -> None:
+        """Every span of serialized OTLP `ExportTraceServiceRequest`s into otel_traces,
+        decoded by ClickHouse (storage/otlp_traces_writer.py): the rows `write_spans`
+        writes for the same spans decoded, stored once per `dedup_token`.
+
+        Raises OtlpRequestsRejected when ClickHouse cannot read the requests.
+        """
+        local = isinstance(parse_storage_url(self.url), ChdbTarget)
+        self._run(
+            lambda c: otlp_traces_writer.insert_otlp_traces(
+                c, self.database, payloads, dedup_token, local_files=local
+            )
+        )
+
     def write_red(self, rows: RedColumns, *, dedup_token: str | None = None) -> None:
         """Partial RED aggregates into red_1m (idempotent per `dedup_token`)."""
         self._run(lambda c: span_metrics_writer.insert_red(c, self.database, rows, dedup_token))
@@ -124,6 +148,38 @@ class Store:
     def write_edges(self, rows: EdgeColumns, *, dedup_token: str | None = None) -> None:
         """Partial service graph aggregates into service_edges_1m (idempotent per token)."""
         self._run(lambda c: span_metrics_writer.insert_edges(c, self.database, rows, dedup_token))
+
+    def write_metrics(self, batch: MetricColumns, *, dedup_token: str | None = None) -> None:
+        """One column-oriented insert per otel_metrics_* table the batch has points for.
+
+        Written again with the same `dedup_token`, the batch is stored once.
+        """
+        self._run(lambda c: telemetry_writer.insert_metrics(c, self.database, batch, dedup_token))
+
+    def write_logs(self, batch: LogColumns, *, dedup_token: str | None = None) -> None:
+        """One column-oriented insert into otel_logs (idempotent per `dedup_token`)."""
+        self._run(lambda c: telemetry_writer.insert_logs(c, self.database, batch, dedup_token))
+
+    def metric_points(self, q: MetricPointsQuery) -> list[MetricPoint]:
+        """Data points of one metric, oldest first."""
+        metric_points.validate(q)  # outside the lock: a bad query needs no client
+        return self._run(lambda c: metric_points.fetch_points(c, self.database, q))
+
+    def logs(self, q: LogQuery | None = None) -> list[LogRecord]:
+        """Log records matching `q` (default: the newest 100), newest first."""
+        q = q or LogQuery()
+        log_records.validate(q)
+        return self._run(lambda c: log_records.fetch_logs(c, self.database, q))
+
+    def write_audit(self, rows: Sequence[AuditRecord], *, dedup_token: str | None = None) -> None:
+        """Audit events into audit_log; no rows writes nothing."""
+        self._run(lambda c: audit.insert_audit(c, self.database, rows, dedup_token))
+
+    def audit_events(self, q: AuditQuery | None = None) -> list[AuditRecord]:
+        """The audit events matching `q` (default: the newest 100), newest first."""
+        q = q or AuditQuery()
+        audit.validate(q)  # outside the lock: a bad query needs no client
+        return self._run(lambda c: audit.fetch_audit_events(c, self.database, q))
 
     def red_summary(self, q: RedQuery) -> RedSummary:
         """RED of the red_1m rows matching `q`, merged."""

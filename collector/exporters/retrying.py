@@ -46,12 +46,12 @@ class RetryingExporter:
             except Exception as exc:
                 if attempt == retry.max_attempts:
                     log.error(
-                        "export of %d spans failed %d times, giving up: %r",
+                        "export of %d items failed %d times, giving up: %r",
                         len(batch), attempt, exc,
                     )  # fmt: skip
                     raise
                 log.warning(
-                    "export of %d spans failed (attempt %d of %d), retrying in %.2fs: %r",
+                    "export of %d items failed (attempt %d of %d), retrying in %.2fs: %r",
                     len(batch), attempt, retry.max_attempts, backoff, exc,
                 )  # fmt: skip
             self.retries += 1

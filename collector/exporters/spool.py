@@ -4,6 +4,15 @@ One file per batch, named by a growing sequence number, replayed oldest first.
 A file is `MAGIC | crc32 (4 bytes, big endian) | length (8) | payload`, the
 payload zlib-compressed JSON of the batch (its columns and deduplication token).
 
+Two versions, told apart by MAGIC. `MLSPOOL1`: spans, RED rows and edges, under
+the keys "spans", "red", "edges". `MLSPOOL2` adds the keys "metrics" (a table of
+columns per metric type) and "logs"; it is written only for batches that carry
+metric points or logs, so trace batches stay readable by a collector from before
+version 2 (which sets a version 2 record aside as corrupt rather than dropping
+its metrics silently). Both versions are read. Trace requests passed through
+undecoded (`ExportBatch.otlp`) are version 2 too: "otlp", each request base64,
+and "otlp_spans", how many spans they hold.
+
 Durability (fsync policy): every record is written to a temporary file,
 fsynced, renamed into place, and the directory fsynced, before `append`
 returns. A batch is in the spool only once all of that is done, so a crash
@@ -19,6 +28,7 @@ and the queue in front of it fills until receivers answer 429.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -28,12 +38,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from collector.pipeline import ExportBatch
+from storage.logs_model import LogColumns
+from storage.metrics_model import MetricColumns
 from storage.model import SpanColumns
 from storage.span_metrics_model import EdgeColumns, RedColumns
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"MLSPOOL1"
+MAGIC = b"MLSPOOL1"  # spans, RED rows, edges
+MAGIC_V2 = b"MLSPOOL2"  # and metric points and logs
 _HEADER = struct.Struct(">IQ")
 _SUFFIX = ".spool"
 
@@ -46,14 +59,23 @@ class SpoolStats:
 
 
 def encode_batch(batch: ExportBatch) -> bytes:
-    document = {
+    document: dict[str, object] = {
         "token": batch.token,
         "spans": {f.name: getattr(batch.spans, f.name) for f in fields(SpanColumns)},
         "red": {f.name: getattr(batch.red, f.name) for f in fields(RedColumns)},
         "edges": {f.name: getattr(batch.edges, f.name) for f in fields(EdgeColumns)},
     }
+    magic = MAGIC
+    if len(batch.metrics) or len(batch.logs):
+        magic = MAGIC_V2
+        document["metrics"] = batch.metrics.to_document()
+        document["logs"] = {f.name: getattr(batch.logs, f.name) for f in fields(LogColumns)}
+    if batch.otlp:
+        magic = MAGIC_V2
+        document["otlp"] = [base64.b64encode(request).decode("ascii") for request in batch.otlp]
+        document["otlp_spans"] = batch.otlp_spans
     payload = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
-    return MAGIC + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
+    return magic + _HEADER.pack(zlib.crc32(payload), len(payload)) + payload
 
 
 class SpoolCorruptError(ValueError):
@@ -61,7 +83,7 @@ class SpoolCorruptError(ValueError):
 
 
 def decode_batch(record: bytes) -> ExportBatch:
-    if not record.startswith(MAGIC) or len(record) < len(MAGIC) + _HEADER.size:
+    if not record.startswith((MAGIC, MAGIC_V2)) or len(record) < len(MAGIC) + _HEADER.size:
         raise SpoolCorruptError("not a spool record")
     crc, length = _HEADER.unpack_from(record, len(MAGIC))
     payload = record[len(MAGIC) + _HEADER.size :]
@@ -73,6 +95,10 @@ def decode_batch(record: bytes) -> ExportBatch:
         red=RedColumns(**document["red"]),
         edges=EdgeColumns(**document["edges"]),
         token=document["token"],
+        metrics=MetricColumns.from_document(document.get("metrics", {})),
+        logs=LogColumns(**document.get("logs", {})),
+        otlp=[base64.b64decode(request) for request in document.get("otlp", [])],
+        otlp_spans=document.get("otlp_spans", 0),
     )
     # JSON object keys are strings; histogram bucket indexes are ints.
     for rows in (batch.red, batch.edges):

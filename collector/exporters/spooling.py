@@ -20,12 +20,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from collector.config import RetryConfig
+from collector.exporters.export_latency import ExportLatency
 from collector.exporters.retrying import RetryingExporter
 from collector.exporters.spool import DiskSpool
-from collector.pipeline import BatchExporter, ExportBatch
+from collector.pipeline import BatchExporter, ExportBatch, ItemCounts
 from collector.self_tracing import suppress_self_tracing
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ExportStats:
-    exported_spans: int = 0  # written to storage, directly or by replay
-    spooled_spans: int = 0
-    replayed_spans: int = 0
+    """Items per signal (spans, metric points, log records) and export latency."""
+
+    exported: ItemCounts = field(default_factory=ItemCounts)  # directly or by replay
+    spooled: ItemCounts = field(default_factory=ItemCounts)
+    replayed: ItemCounts = field(default_factory=ItemCounts)
     export_seconds_sum: float = 0.0
     export_count: int = 0
+    export_latency: ExportLatency = field(default_factory=ExportLatency)  # the same, bucketed
+
+    @property
+    def exported_spans(self) -> int:
+        return self.exported.spans
+
+    @property
+    def spooled_spans(self) -> int:
+        return self.spooled.spans
+
+    @property
+    def replayed_spans(self) -> int:
+        return self.replayed.spans
 
 
 class SpoolingExporter:
@@ -81,7 +97,7 @@ class SpoolingExporter:
         if self._spool is None or not len(self._spool):
             try:
                 await self._retrying.push(batch)
-                self.stats.exported_spans += len(batch)
+                self.stats.exported.add_all(batch.counts())
                 return
             except Exception:
                 if self._spool is None:
@@ -94,7 +110,7 @@ class SpoolingExporter:
             log.warning("spool is full (%d bytes); waiting for replay", self._spool.stats.bytes)
             self._room.clear()
             await self._room.wait()
-        self.stats.spooled_spans += len(batch)
+        self.stats.spooled.add_all(batch.counts())
         self._wake.set()
 
     async def _replay(self) -> None:
@@ -121,8 +137,8 @@ class SpoolingExporter:
                         continue
                     backoff = self._retry.initial_backoff_s
                     await asyncio.to_thread(spool.remove, path)
-                    self.stats.replayed_spans += len(batch)
-                    self.stats.exported_spans += len(batch)
+                    self.stats.replayed.add_all(batch.counts())
+                    self.stats.exported.add_all(batch.counts())
                     self._room.set()
                 if not len(spool):
                     self._wake.clear()
@@ -138,5 +154,7 @@ class _Timed:
     async def push(self, batch: ExportBatch) -> None:
         started = time.perf_counter()
         await self._exporter.push(batch)
-        self._owner.stats.export_seconds_sum += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self._owner.stats.export_seconds_sum += elapsed
         self._owner.stats.export_count += 1
+        self._owner.stats.export_latency.record(elapsed)

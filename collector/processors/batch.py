@@ -1,12 +1,16 @@
-"""Batch processor: a bounded queue between receivers and the exporter.
+"""Batch processor: a bounded queue between receivers and the exporter, for every signal.
 
 Receivers hand over decoded batches with `try_put`, which never waits: when the
-queue holds `queue_spans` spans or `queue_bytes` bytes as received (counting those
+queue holds `queue_spans` items or `queue_bytes` bytes as received (counting those
 being exported) it refuses, and
 the receiver tells the client to retry later (HTTP 429, gRPC RESOURCE_EXHAUSTED).
-A single flush task merges small batches and splits large ones into batches of at
-most `batch_spans`, sending one as soon as it is full or `batch_timeout_s` after
-the oldest waiting span arrived. `stop()` refuses new spans and drains the rest.
+Items are spans, metric data points and log records: one budget for all
+signals, so that a flood of one signal is backpressure for all, as memory is.
+Each signal waits in a lane of its own (batches are merged within a signal
+only). A single flush task merges small batches and splits large ones into
+batches of at most `batch_spans` items, sending a lane's batch as soon as it is
+full or `batch_timeout_s` after its oldest item arrived; of several lanes ready,
+the one waiting longest goes first. `stop()` refuses new items and drains the rest.
 """
 
 from __future__ import annotations
@@ -16,38 +20,65 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
+from typing import Any
 
-from collector.pipeline import SpanExporter
+from collector.pipeline import ItemCounts, SignalBatch, SignalExporter, unit_of
 from collector.self_tracing import suppress_self_tracing
-from storage.model import SpanColumns
 
 log = logging.getLogger(__name__)
-
-_COLUMN_NAMES = tuple(f.name for f in dataclasses.fields(SpanColumns))
 
 
 @dataclasses.dataclass(slots=True)
 class BatchStats:
-    accepted_spans: int = 0
-    refused_spans: int = 0
-    exported_spans: int = 0
-    dropped_spans: int = 0  # the exporter failed for good, or stop() timed out
+    """Items per signal: taken, refused (queue full), exported, lost."""
+
+    accepted: ItemCounts = dataclasses.field(default_factory=ItemCounts)
+    refused: ItemCounts = dataclasses.field(default_factory=ItemCounts)
+    # Left out of accepted requests as invalid (partial success); never queued.
+    rejected: ItemCounts = dataclasses.field(default_factory=ItemCounts)
+    exported: ItemCounts = dataclasses.field(default_factory=ItemCounts)
+    # The exporter failed for good, or stop() timed out.
+    dropped: ItemCounts = dataclasses.field(default_factory=ItemCounts)
+
+    @property
+    def accepted_spans(self) -> int:
+        return self.accepted.spans
+
+    @property
+    def refused_spans(self) -> int:
+        return self.refused.spans
+
+    @property
+    def exported_spans(self) -> int:
+        return self.exported.spans
+
+    @property
+    def dropped_spans(self) -> int:
+        return self.dropped.spans
 
 
-def split_columns(batch: SpanColumns, count: int) -> tuple[SpanColumns, SpanColumns]:
-    """The first `count` spans of `batch` and the rest."""
-    head, tail = SpanColumns(), SpanColumns()
-    for name in _COLUMN_NAMES:
-        column = getattr(batch, name)
-        setattr(head, name, column[:count])
-        setattr(tail, name, column[count:])
-    return head, tail
+def split_columns(batch: Any, count: int) -> tuple[Any, Any]:
+    """The first `count` items of `batch` (a batch of any signal) and the rest."""
+    return batch.split(count)
+
+
+@dataclasses.dataclass(slots=True)
+class _Lane:
+    """The batches of one signal waiting to be exported, oldest first."""
+
+    unit: str
+    pending: deque[Any] = dataclasses.field(default_factory=deque)
+    # Bytes are known per received batch; a queued item is charged its
+    # batch's average, so splits and merges keep the total exact enough.
+    bytes_per_item: deque[float] = dataclasses.field(default_factory=deque)
+    items: int = 0
+    oldest_at: float = 0.0
 
 
 class BatchProcessor:
     def __init__(
         self,
-        exporter: SpanExporter,
+        exporter: SignalExporter,
         *,
         queue_spans: int = 100_000,
         queue_bytes: int = 256 * 1024 * 1024,
@@ -61,14 +92,11 @@ class BatchProcessor:
         self._batch_spans = batch_spans
         self._batch_timeout_s = batch_timeout_s
         self._drain_timeout_s = drain_timeout_s
-        self._pending: deque[SpanColumns] = deque()
-        self._pending_spans = 0
-        self._queued_spans = 0  # pending plus the batch being exported
-        # Bytes are known per received batch; a queued span is charged its
-        # batch's average, so splits and merges keep the total exact enough.
+        # One lane per signal and kind of batch: passthrough trace requests
+        # (collector/translate/passthrough_batch.py) do not merge with decoded spans.
+        self._lanes: dict[tuple[str, type], _Lane] = {}
+        self._queued_spans = 0  # items of every lane, plus the batch being exported
         self._queued_bytes = 0.0
-        self._bytes_per_span: deque[float] = deque()
-        self._oldest_at = 0.0
         self._accepting = False
         self._stopping = False
         self._wake: asyncio.Event | None = None
@@ -77,37 +105,42 @@ class BatchProcessor:
 
     @property
     def queued_spans(self) -> int:
+        """Items queued or being exported (spans, metric points and log records)."""
         return self._queued_spans
 
     @property
     def queued_bytes(self) -> int:
         return int(self._queued_bytes)
 
-    def try_put(self, batch: SpanColumns, size_bytes: int = 0) -> bool:
-        count = len(batch)
+    def try_put(self, batch: SignalBatch, size_bytes: int = 0, rejected: int = 0) -> bool:
+        count, unit = len(batch), unit_of(batch)
         if not self._accepting or self._wake is None:
-            self.stats.refused_spans += count
+            self.stats.refused.add(unit, count)
             return False
-        if count == 0:
-            return True
         # A batch larger than the whole queue is still taken when the queue is
         # empty; refusing it would make its client retry forever.
-        if self._queued_spans and (
+        if count and self._queued_spans and (
             self._queued_spans + count > self._queue_spans
             or self._queued_bytes + size_bytes > self._queue_bytes
         ):
-            self.stats.refused_spans += count
+            self.stats.refused.add(unit, count)
             return False
-        if not self._pending:
-            self._oldest_at = asyncio.get_running_loop().time()
+        self.stats.rejected.add(unit, rejected)
+        if count == 0:
+            return True
+        lane = self._lanes.get((unit, type(batch)))
+        if lane is None:
+            lane = self._lanes[unit, type(batch)] = _Lane(unit)
+        if not lane.pending:
+            lane.oldest_at = asyncio.get_running_loop().time()
             self._wake.set()
-        self._pending.append(batch)
-        self._bytes_per_span.append(size_bytes / count)
-        self._pending_spans += count
+        lane.pending.append(batch)
+        lane.bytes_per_item.append(size_bytes / count)
+        lane.items += count
         self._queued_spans += count
         self._queued_bytes += size_bytes
-        self.stats.accepted_spans += count
-        if self._pending_spans >= self._batch_spans:
+        self.stats.accepted.add(unit, count)
+        if lane.items >= self._batch_spans:
             self._wake.set()
         return True
 
@@ -132,12 +165,14 @@ class BatchProcessor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pending_spans:
-            log.error("dropped %d spans: the exporter did not drain in time", self._pending_spans)
-            self.stats.dropped_spans += self._pending_spans
-        self._pending.clear()
-        self._bytes_per_span.clear()
-        self._pending_spans = self._queued_spans = 0
+        for lane in self._lanes.values():
+            if lane.items:
+                log.error(
+                    "dropped %d %s: the exporter did not drain in time", lane.items, lane.unit
+                )
+                self.stats.dropped.add(lane.unit, lane.items)
+        self._lanes.clear()
+        self._queued_spans = 0
         self._queued_bytes = 0.0
         self._task = None
 
@@ -147,63 +182,73 @@ class BatchProcessor:
         loop = asyncio.get_running_loop()
         with suppress_self_tracing():
             while True:
-                if not self._pending:
+                waiting = [lane for lane in self._lanes.values() if lane.pending]
+                if not waiting:
                     if self._stopping:
                         return
                     wake.clear()
                     await wake.wait()
                     continue
-                if self._pending_spans < self._batch_spans and not self._stopping:
-                    remaining = self._oldest_at + self._batch_timeout_s - loop.time()
+                lane = min(waiting, key=lambda w: w.oldest_at)  # the one waiting longest
+                full = [w for w in waiting if w.items >= self._batch_spans]
+                if full:
+                    lane = min(full, key=lambda w: w.oldest_at)
+                elif not self._stopping:
+                    remaining = lane.oldest_at + self._batch_timeout_s - loop.time()
                     if remaining > 0:
                         wake.clear()
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(wake.wait(), remaining)
                         continue
-                await self._export(*self._take())
+                await self._export(lane, *self._take(lane))
 
-    def _take(self) -> tuple[SpanColumns, float]:
-        """Up to `batch_spans` spans from the front of the queue, as one batch, and
-        the bytes charged for them."""
+    def _take(self, lane: _Lane) -> tuple[Any, float]:
+        """Up to `batch_spans` items from the front of `lane`, as one batch, and the
+        bytes charged for them."""
         limit = self._batch_spans
-        batch = self._pending.popleft()
-        rate = self._bytes_per_span.popleft()
+        pending, rates = lane.pending, lane.bytes_per_item
+        batch = pending.popleft()
+        rate = rates.popleft()
         charged = 0.0
         if len(batch) > limit:
             batch, rest = split_columns(batch, limit)
-            self._pending.appendleft(rest)
-            self._bytes_per_span.appendleft(rate)
-        elif self._pending and len(batch) < limit:
-            merged = SpanColumns()
+            if len(rest):  # a batch splitting only between requests may have none
+                pending.appendleft(rest)
+                rates.appendleft(rate)
+            charged = rate * len(batch)
+        elif pending and len(batch) < limit:
+            merged = type(batch)()
             merged.extend(batch)
             charged += rate * len(batch)
-            while self._pending and len(merged) < limit:
-                following = self._pending.popleft()
-                rate = self._bytes_per_span.popleft()
+            while pending and len(merged) < limit:
+                following = pending.popleft()
+                rate = rates.popleft()
                 room = limit - len(merged)
                 if len(following) > room:
                     following, rest = split_columns(following, room)
-                    self._pending.appendleft(rest)
-                    self._bytes_per_span.appendleft(rate)
+                    if len(rest):
+                        pending.appendleft(rest)
+                        rates.appendleft(rate)
                 merged.extend(following)
                 charged += rate * len(following)
-            self._pending_spans -= len(merged)
-            return merged, charged
-        self._pending_spans -= len(batch)
-        return batch, rate * len(batch)
+            batch = merged
+        else:
+            charged = rate * len(batch)
+        lane.items -= len(batch)
+        return batch, charged
 
-    async def _export(self, batch: SpanColumns, charged_bytes: float) -> None:
-        count = len(batch)
+    async def _export(self, lane: _Lane, batch: Any, charged_bytes: float) -> None:
+        count, unit = len(batch), lane.unit
         try:
             await self._exporter.push(batch)
-            self.stats.exported_spans += count
+            self.stats.exported.add(unit, count)
         except asyncio.CancelledError:  # stop() ran out of time
-            log.error("dropped %d spans: export cancelled at shutdown", count)
-            self.stats.dropped_spans += count
+            log.error("dropped %d %s: export cancelled at shutdown", count, unit)
+            self.stats.dropped.add(unit, count)
             raise
         except Exception:
-            log.exception("dropped %d spans: the exporter failed", count)
-            self.stats.dropped_spans += count
+            log.exception("dropped %d %s: the exporter failed", count, unit)
+            self.stats.dropped.add(unit, count)
         finally:
             self._queued_spans -= count
             self._queued_bytes = max(0.0, self._queued_bytes - charged_bytes)

@@ -4,6 +4,10 @@ and service graph rows out, as one `ExportBatch` with its deduplication token.
 It runs in the batch processor's single flush task, so pairing needs no lock
 against itself; a tick task (every `tick_s`) settles pairs whose wait is over
 when no spans arrive, and `stop()` settles everything still waiting.
+
+Spans come decoded (`SpanColumns`) or as OTLP requests passed through to
+ClickHouse (`PassthroughSpans`, with the facts read from them); either way the
+service graph reads span facts, and the requests go on in `ExportBatch.otlp`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collector.pipeline import BatchExporter, ExportBatch
 from collector.processors.servicegraph import ServiceGraphProcessor
 from collector.processors.spanmetrics import SpanMetricsAggregator
 from collector.self_tracing import suppress_self_tracing
+from collector.translate.passthrough_batch import PassthroughSpans
 from storage.model import SpanColumns
 
 log = logging.getLogger(__name__)
@@ -56,10 +61,12 @@ class DerivedSignals:
     def graph(self) -> ServiceGraphProcessor | None:
         return self._graph
 
-    async def push(self, batch: SpanColumns) -> None:
+    async def push(self, batch: SpanColumns | PassthroughSpans) -> None:
         async with self._lock:
             if self._graph is not None:
-                self._graph.consume(batch)
+                self._graph.consume(
+                    batch.all_facts() if isinstance(batch, PassthroughSpans) else batch
+                )
                 self._graph.expire()
             await self._exporter.push(self._take(batch))
 
@@ -94,8 +101,11 @@ class DerivedSignals:
             if not batch.empty:
                 await self._exporter.push(batch)
 
-    def _take(self, spans: SpanColumns) -> ExportBatch:
-        batch = ExportBatch(spans=spans)
+    def _take(self, spans: SpanColumns | PassthroughSpans) -> ExportBatch:
+        if isinstance(spans, PassthroughSpans):
+            batch = ExportBatch(otlp=spans.payloads, otlp_spans=len(spans))
+        else:
+            batch = ExportBatch(spans=spans)
         if self._red is not None:
             batch.red = self._red.take()
         if self._graph is not None:

@@ -13,21 +13,22 @@ here keyed by trace id + span id, for `wait_s` at most:
 - a server span whose parent never came gets caller "unknown" (counted).
 
 Memory is bounded by `max_entries`: past it the oldest entries expire early
-(counted as evicted). The clock is passed in; tests drive it.
+(counted as evicted). The clock is passed in; tests drive it. Spans are read as
+their facts (collector/processors/span_facts.py), whichever way they were decoded.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from collector.processors.span_facts import ClientSpan, ServerSpan, SpanFact, facts_from_columns
 from collector.processors.spanmetrics import (
     ROOT_CALLER,
     UNKNOWN_CALLER,
     SpanMetricsAggregator,
     minute_of,
-    status_class,
 )
 from storage.latency_histogram import bucket_index
 from storage.model import SpanColumns
@@ -37,43 +38,11 @@ _EdgeKey = tuple[int, str, str, str]
 
 
 @dataclass(slots=True)
-class _Parent:
-    """A client or server span that a later server span may name as its parent."""
-
-    service: str
-    client: bool
-    timestamp_ns: int = 0
-    duration_ns: int = 0
-    error: bool = False
-    peer: tuple[str, str] | None = None  # (server, connection type) if never paired
-    paired: bool = False
-
-
-@dataclass(slots=True)
-class _Server:
-    timestamp_ns: int
-    service: str
-    operation: str
-    version: str
-    status: str
-    error: bool
-    duration_ns: int
-
-
-@dataclass(slots=True)
 class PairingStats:
     paired: int = 0
     unpaired_servers: int = 0
     unpaired_clients: int = 0
     evicted: int = 0
-
-
-def _peer_of(attributes: dict[str, str]) -> tuple[str, str] | None:
-    db = attributes.get("db.system.name") or attributes.get("db.system")
-    if db:
-        return db, "database"
-    host = attributes.get("peer.service") or attributes.get("server.address")
-    return (host, "external") if host else None
 
 
 class ServiceGraphProcessor:
@@ -91,9 +60,9 @@ class ServiceGraphProcessor:
         self._wait_s = wait_s
         self._max_entries = max_entries
         self._keep_edges = edges
-        self._parents: dict[str, _Parent] = {}
-        self._waiting: dict[str, list[_Server]] = {}
-        self._deadlines: deque[tuple[float, str, bool]] = deque()  # (when, key, is_parent)
+        self._parents: dict[bytes, SpanFact] = {}  # spans a later server span may name
+        self._waiting: dict[bytes, list[ServerSpan]] = {}  # by the parent they wait for
+        self._deadlines: deque[tuple[float, bytes, bool]] = deque()  # (when, key, is_parent)
         self._edges: dict[_EdgeKey, list] = {}
         self.stats = PairingStats()
 
@@ -101,44 +70,31 @@ class ServiceGraphProcessor:
     def entries(self) -> int:
         return len(self._parents) + len(self._waiting)
 
-    def consume(self, spans: SpanColumns) -> None:
+    def consume(self, spans: SpanColumns | Iterable[SpanFact]) -> None:
+        """Pair the server and client spans of a batch, given decoded or as facts."""
+        facts = facts_from_columns(spans) if isinstance(spans, SpanColumns) else spans
         deadline = self._clock() + self._wait_s
         parents, waiting, deadlines = self._parents, self._waiting, self._deadlines
-        trace_ids, span_ids, parent_ids = spans.TraceId, spans.SpanId, spans.ParentSpanId
-        services, attributes = spans.ServiceName, spans.SpanAttributes
-        for i, kind in enumerate(spans.SpanKind):
-            if kind == "Server":
-                trace_id = trace_ids[i]
-                server = self._server(spans, i)
-                parents[trace_id + span_ids[i]] = _Parent(server.service, False)
-                deadlines.append((deadline, trace_id + span_ids[i], True))
-                parent_id = parent_ids[i]
-                if not parent_id:
-                    self._count(server, ROOT_CALLER)
+        for span in facts:
+            key = span.key
+            parents[key] = span
+            deadlines.append((deadline, key, True))
+            if type(span) is ServerSpan:
+                parent_key = span.parent_key
+                if not parent_key:
+                    self._count(span, ROOT_CALLER)
                     continue
-                key = trace_id + parent_id
-                parent = parents.get(key)
+                parent = parents.get(parent_key)
                 if parent is not None:
-                    self._pair(parent, server)
-                elif key in waiting:
-                    waiting[key].append(server)
+                    self._pair(parent, span)
+                elif parent_key in waiting:
+                    waiting[parent_key].append(span)
                 else:
-                    waiting[key] = [server]
-                    deadlines.append((deadline, key, False))
-            elif kind == "Client":
-                key = trace_ids[i] + span_ids[i]
-                client = _Parent(
-                    services[i],
-                    True,
-                    spans.Timestamp[i],
-                    spans.Duration[i],
-                    spans.StatusCode[i] == "Error",
-                    _peer_of(attributes[i]),
-                )
-                parents[key] = client
-                deadlines.append((deadline, key, True))
+                    waiting[parent_key] = [span]
+                    deadlines.append((deadline, parent_key, False))
+            else:
                 for server in waiting.pop(key, ()):
-                    self._pair(client, server)
+                    self._pair(span, server)
         if self.entries > self._max_entries:
             self.expire(evict_to=self._max_entries)
 
@@ -156,7 +112,7 @@ class ServiceGraphProcessor:
                 parent = self._parents.pop(key, None)
                 if parent is not None and evicting:
                     self.stats.evicted += 1
-                if parent is not None and parent.client and not parent.paired:
+                if type(parent) is ClientSpan and not parent.paired:
                     self._unpaired_client(parent)
             else:
                 for server in self._waiting.pop(key, ()):
@@ -179,28 +135,16 @@ class ServiceGraphProcessor:
             columns.DurationBuckets.append(values[3])
         return columns
 
-    def _server(self, spans: SpanColumns, i: int) -> _Server:
-        status, error = status_class(spans.StatusCode[i], spans.SpanAttributes[i])
-        return _Server(
-            spans.Timestamp[i],
-            spans.ServiceName[i],
-            spans.SpanName[i],
-            spans.ResourceAttributes[i].get("service.version", ""),
-            status,
-            error,
-            spans.Duration[i],
-        )
-
-    def _count(self, server: _Server, caller: str) -> None:
+    def _count(self, server: ServerSpan, caller: str) -> None:
         if self._red is not None:
             self._red.add(
                 server.timestamp_ns, server.service, server.operation, server.version,
                 caller, server.status, server.error, server.duration_ns,
             )  # fmt: skip
 
-    def _pair(self, parent: _Parent, server: _Server) -> None:
+    def _pair(self, parent: SpanFact, server: ServerSpan) -> None:
         self._count(server, parent.service)
-        if parent.client:
+        if type(parent) is ClientSpan:
             self.stats.paired += 1
             parent.paired = True
             self._edge(
@@ -208,7 +152,7 @@ class ServiceGraphProcessor:
                 parent.error or server.error, parent.duration_ns,
             )  # fmt: skip
 
-    def _unpaired_client(self, client: _Parent) -> None:
+    def _unpaired_client(self, client: ClientSpan) -> None:
         if client.peer is None:
             self.stats.unpaired_clients += 1
             return

@@ -1,30 +1,31 @@
-"""OTLP/gRPC trace receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+"""OTLP/gRPC receiver: `Export` of `opentelemetry.proto.collector.trace.v1.TraceService`,
+`.metrics.v1.MetricsService` and `.logs.v1.LogsService`, on one server.
 
-The method is registered with no deserializer, so it gets the raw request bytes
-and decodes them with the same code as OTLP/HTTP: a malformed request is answered
+The methods are registered with no deserializer, so they get the raw request bytes
+and decode them with the same code as OTLP/HTTP: a malformed request is answered
 INVALID_ARGUMENT naming what is wrong (with a generated servicer, grpc would
 answer a bare INTERNAL before our code ran). A full queue is answered
 RESOURCE_EXHAUSTED with RetryInfo, which OTLP exporters honour as their backoff.
+A request some of whose items are invalid is answered OK with `partial_success`.
+With `tls` (collector/receivers/tls.py) the port is a secure one, mTLS when a
+client CA is set; plaintext clients fail the handshake.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import grpc
 
 from collector.pipeline import SpanConsumer
 from collector.receivers import rpc_status
+from collector.receivers.otlp_signals import QUEUE_FULL, SIGNALS, OtlpSignal, decode_body
+from collector.receivers.tls import ServerTls
 from collector.self_tracing import suppress_self_tracing
-from collector.translate import OtlpDecodeError, decode_protobuf
-from storage.model import SpanColumns
+from collector.translate import OtlpDecodeError
 
 log = logging.getLogger(__name__)
-
-SERVICE_NAME = "opentelemetry.proto.collector.trace.v1.TraceService"
-_EMPTY_RESPONSE = b""  # a serialized, empty ExportTraceServiceResponse
-_DECODE_IN_THREAD_BYTES = 1024 * 1024
 
 
 class OtlpGrpcReceiver:
@@ -36,8 +37,12 @@ class OtlpGrpcReceiver:
         port: int = 4317,
         max_message_bytes: int = 16 * 1024 * 1024,
         retry_after_s: int = 1,
+        tls: ServerTls | None = None,
+        signals: tuple[OtlpSignal, ...] = SIGNALS,
     ) -> None:
         self._consumer = consumer
+        self._tls = tls
+        self._signals = signals  # how each signal is decoded (otlp_signals.py)
         self._host = host
         self._port = port
         self._max_message_bytes = max_message_bytes
@@ -61,14 +66,23 @@ class OtlpGrpcReceiver:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        export = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
         server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE_NAME, {"Export": export}),)
+            tuple(
+                grpc.method_handlers_generic_handler(
+                    signal.grpc_service,
+                    # raw bytes in and out
+                    {"Export": grpc.unary_unary_rpc_method_handler(self._exporter(signal))},
+                )
+                for signal in self._signals
+            )
         )
         host = f"[{self._host}]" if ":" in self._host else self._host
         address = f"{host}:{self._port}"
         try:
-            bound = server.add_insecure_port(address)
+            if self._tls is not None:
+                bound = server.add_secure_port(address, self._tls.grpc_credentials)
+            else:
+                bound = server.add_insecure_port(address)
         except RuntimeError as exc:
             bound, reason = 0, f": {exc}"
         else:
@@ -79,7 +93,10 @@ class OtlpGrpcReceiver:
         await server.start()
         self._server = server
         self._bound_port = bound
-        log.info("OTLP/gRPC receiver listening on %s:%d", host, bound)
+        log.info(
+            "OTLP/gRPC receiver listening on %s:%d (%s)",
+            host, bound, self._tls.mode if self._tls is not None else "plaintext",
+        )  # fmt: skip
 
     async def stop(self) -> None:
         server, self._server = self._server, None
@@ -87,14 +104,24 @@ class OtlpGrpcReceiver:
         if server is not None:
             await server.stop(grace=1.0)
 
-    async def _export(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    def _exporter(
+        self, signal: OtlpSignal
+    ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+        async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            return await self._export(request, context, signal)
+
+        return export
+
+    async def _export(
+        self, request: bytes, context: grpc.aio.ServicerContext, signal: OtlpSignal
+    ) -> bytes:
         with suppress_self_tracing():
             try:
-                batch = await self._decode(request)
+                decoded = await decode_body(signal.decode_protobuf, request)
             except OtlpDecodeError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            if not self._consumer.try_put(batch, len(request)):
-                message = "span queue is full; retry later"
+            if not self._consumer.try_put(decoded.batch, len(request), decoded.rejected):
+                message = f"{QUEUE_FULL}; retry later"
                 await context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     message,
@@ -102,9 +129,4 @@ class OtlpGrpcReceiver:
                         rpc_status.RESOURCE_EXHAUSTED, message, self._retry_after_s
                     ),
                 )
-        return _EMPTY_RESPONSE
-
-    async def _decode(self, request: bytes) -> SpanColumns:
-        if len(request) >= _DECODE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(decode_protobuf, request)
-        return decode_protobuf(request)
+        return signal.response(decoded).SerializeToString()

@@ -1,39 +1,41 @@
-"""OTLP/HTTP trace receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip.
+"""OTLP/HTTP receiver: `POST /v1/traces`, `/v1/metrics`, `/v1/logs`, protobuf or JSON,
+optionally gzip.
 
-Answers follow the OTLP/HTTP spec: the `ExportTraceServiceResponse` or a
+Answers follow the OTLP/HTTP spec: the signal's `Export*ServiceResponse` (with
+`partial_success` when invalid items were left out, see otlp_signals.py) or a
 `google.rpc.Status` error in the encoding of the request; 400 for payloads that
 are not OTLP (the message says what and where), 413 for bodies over
 `max_body_bytes` (compressed, and again once decompressed, against gzip bombs),
 415 for other content types or encodings, 429 with Retry-After when the queue is
 full. The body is read in chunks and decompressed by us (aiohttp's automatic
-decompression is off) so that neither size is ever unbounded.
+decompression is off) so that neither size is ever unbounded. With `tls`
+(collector/receivers/tls.py) it serves HTTPS only, mTLS when a client CA is set.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+from google.protobuf import json_format
 
 from collector.http_listener import HttpListener
 from collector.pipeline import SpanConsumer
 from collector.receivers import rpc_status
+from collector.receivers.otlp_signals import QUEUE_FULL, SIGNALS, OtlpSignal, decode_body
+from collector.receivers.tls import ServerTls
 from collector.self_tracing import suppress_self_tracing
-from collector.translate import OtlpDecodeError, decode_json, decode_protobuf
-from storage.model import SpanColumns
+from collector.translate import Decoded, OtlpDecodeError
 
 log = logging.getLogger(__name__)
 
-TRACES_PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_OK_BODY = {PROTOBUF: b"", JSON: b"{}"}  # an empty ExportTraceServiceResponse
 _READ_CHUNK = 64 * 1024
-# Bodies this large are decoded in a worker thread so the loop keeps serving.
-_DECODE_IN_THREAD_BYTES = 1024 * 1024
 
 
 class _Refusal(Exception):
@@ -78,15 +80,20 @@ class OtlpHttpReceiver:
         port: int = 4318,
         max_body_bytes: int = 16 * 1024 * 1024,
         retry_after_s: int = 1,
+        tls: ServerTls | None = None,
+        signals: tuple[OtlpSignal, ...] = SIGNALS,
     ) -> None:
         self._consumer = consumer
+        self._tls = tls
         self._max_body_bytes = max_body_bytes
         self._retry_after_s = retry_after_s
         app = web.Application()
-        app.router.add_post(TRACES_PATH, self._handle)
+        for signal in signals:  # how each signal is decoded (otlp_signals.py)
+            app.router.add_post(signal.http_path, self._handler(signal))
         # bodies are decompressed by us, bounded (see gunzip_bounded)
         self._listener = HttpListener(
             "OTLP/HTTP receiver", app, host=host, port=port,
+            ssl_context=tls.ssl_context if tls is not None else None,
             auto_decompress=False, shutdown_timeout=5.0,
         )  # fmt: skip
 
@@ -96,20 +103,29 @@ class OtlpHttpReceiver:
 
     async def start(self) -> None:
         await self._listener.start()
-        log.info("OTLP/HTTP receiver listening on port %d", self._listener.port)
+        log.info(
+            "OTLP/HTTP receiver listening on port %d (%s)",
+            self._listener.port, self._tls.mode if self._tls is not None else "plaintext",
+        )  # fmt: skip
 
     async def stop(self) -> None:
         await self._listener.stop()
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    def _handler(self, signal: OtlpSignal) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return await self._handle(request, signal)
+
+        return handle
+
+    async def _handle(self, request: web.Request, signal: OtlpSignal) -> web.Response:
         content_type = request.content_type
         as_json = content_type != PROTOBUF
         with suppress_self_tracing():
             try:
-                batch, size = await self._decode(request, content_type)
-                if not self._consumer.try_put(batch, size):
+                decoded, size = await self._decode(request, content_type, signal)
+                if not self._consumer.try_put(decoded.batch, size, decoded.rejected):
                     return self._refuse(
-                        _Refusal(429, rpc_status.RESOURCE_EXHAUSTED, "span queue is full"),
+                        _Refusal(429, rpc_status.RESOURCE_EXHAUSTED, QUEUE_FULL),
                         as_json,
                         retry=True,
                     )
@@ -121,10 +137,18 @@ class OtlpHttpReceiver:
                     _Refusal(500, rpc_status.INTERNAL, "internal error; see collector log"),
                     as_json,
                 )
-        return web.Response(body=_OK_BODY[content_type], content_type=content_type)
+        response = signal.response(decoded)
+        body = (
+            json_format.MessageToJson(response, indent=None).encode()
+            if as_json
+            else response.SerializeToString()
+        )
+        return web.Response(body=body, content_type=content_type)
 
-    async def _decode(self, request: web.Request, content_type: str) -> tuple[SpanColumns, int]:
-        if content_type not in _OK_BODY:
+    async def _decode(
+        self, request: web.Request, content_type: str, signal: OtlpSignal
+    ) -> tuple[Decoded[Any], int]:
+        if content_type not in (PROTOBUF, JSON):
             raise _Refusal(
                 415,
                 rpc_status.INVALID_ARGUMENT,
@@ -140,11 +164,9 @@ class OtlpHttpReceiver:
         body = await self._read_body(request)
         if encoding == "gzip":
             body = gunzip_bounded(body, self._max_body_bytes)
-        decode = decode_protobuf if content_type == PROTOBUF else decode_json
+        decode = signal.decode_protobuf if content_type == PROTOBUF else signal.decode_json
         try:
-            if len(body) >= _DECODE_IN_THREAD_BYTES:
-                return await asyncio.to_thread(decode, body), len(body)
-            return decode(body), len(body)
+            return await decode_body(decode, body), len(body)
         except OtlpDecodeError as exc:
             raise _Refusal(400, rpc_status.INVALID_ARGUMENT, str(exc)) from None
 

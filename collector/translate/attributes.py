@@ -52,6 +52,12 @@ def flatten_attributes(key_values: Iterable[KeyValue]) -> dict[str, str]:
     return flat
 
 
+def any_value_text(value: AnyValue) -> str:
+    """One AnyValue as the text an attribute of that value gets (a log record's body)."""
+    kind = value.WhichOneof("value")
+    return value.string_value if kind == "string_value" else _text(value, kind)
+
+
 def _text(value: AnyValue, kind: str | None) -> str:
     if kind == "bool_value":
         return "true" if value.bool_value else "false"

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+M = TypeVar("M", bound=Message)
+
 
 class OtlpDecodeError(ValueError):
     """A payload is not valid OTLP; the message names the field and its path.
@@ -20,3 +26,15 @@ def shorten(value: object, limit: int = 60) -> str:
     """`repr` of a rejected value, cut so an error message stays one readable line."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_protobuf(message: M, payload: bytes) -> M:
+    """Fill `message` (an empty Export*ServiceRequest) from `payload`, or say why not."""
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise OtlpDecodeError(
+            f"invalid protobuf {type(message).__name__} ({len(payload)} bytes, "
+            f"truncated or not OTLP): {exc}"
+        ) from None
+    return message

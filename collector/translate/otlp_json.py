@@ -5,7 +5,8 @@ OTLP/JSON is not protobuf's canonical JSON mapping: trace and span ids are hex
 lowerCamelCase and 64-bit integers come as decimal strings or numbers. So this
 walks the parsed dicts directly instead of going through `json_format`, which
 also lets every error name its field path. Unknown keys are ignored, as the spec
-requires of receivers.
+requires of receivers. A span that reads but is invalid (an id of the wrong
+length, an unknown kind) is left out and counted, as in the protobuf decoder.
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from typing import Any
 from collector.translate.attributes import flatten_json_attributes, parse_json_integer
 from collector.translate.errors import OtlpDecodeError, shorten, span_path
 from collector.translate.otlp_to_columns import UNKNOWN_SERVICE
+from collector.translate.validation import Decoded, InvalidItem, Rejections, strict
 from storage.model import SPAN_KINDS, STATUS_CODES, SpanColumns
 
-_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
-_SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
-_ZERO_TRACE_ID = "0" * 32
-_ZERO_SPAN_ID = "0" * 16
+_HEX_BYTES = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _UINT64_MAX = 2**64 - 1
 # Senders must write enums as integers; protobuf's names are accepted as well
 # because protobuf-based JSON encoders produce them.
@@ -43,9 +42,19 @@ _STATUS_BY_NAME = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERR
 
 
 def decode_json(payload: bytes | str) -> SpanColumns:
-    """Parse an OTLP/JSON trace export body and decode it."""
+    """Parse an OTLP/JSON trace export body and decode it, all or nothing."""
+    return strict(decode_traces_json(payload))
+
+
+def decode_traces_json(payload: bytes | str) -> Decoded[SpanColumns]:
+    """Parse an OTLP/JSON trace export body; its valid spans and the rejected ones."""
+    return decode_json_spans(load_json(payload))
+
+
+def load_json(payload: bytes | str) -> object:
+    """The parsed JSON document, or OtlpDecodeError saying where it stops being JSON."""
     try:
-        document = json.loads(payload)
+        return json.loads(payload)
     except json.JSONDecodeError as exc:
         raise OtlpDecodeError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -54,16 +63,21 @@ def decode_json(payload: bytes | str) -> SpanColumns:
         raise OtlpDecodeError(f"request body is not UTF-8 text (byte {exc.start})") from None
     except RecursionError:
         raise OtlpDecodeError("invalid JSON: nested too deeply") from None
-    return decode_json_document(document)
 
 
 def decode_json_document(document: object) -> SpanColumns:
-    """Decode an already parsed OTLP/JSON document."""
+    """Decode an already parsed OTLP/JSON document, all or nothing."""
+    return strict(decode_json_spans(document))
+
+
+def decode_json_spans(document: object) -> Decoded[SpanColumns]:
+    """Decode an already parsed OTLP/JSON document; its valid spans and the rejected."""
     if not isinstance(document, dict):
         raise OtlpDecodeError(
             f"request must be a JSON object with resourceSpans, got {shorten(document)}"
         )
     columns = SpanColumns()
+    rejections = Rejections()
     for r, item in enumerate(_list(document, "resourceSpans", "request")):
         where = f"resourceSpans[{r}]"
         resource_spans = _as_object(item, where)
@@ -79,11 +93,16 @@ def decode_json_document(document: object) -> SpanColumns:
             scope_name = _string(scope, "name", f"{scope_where}.scope")
             scope_version = _string(scope, "version", f"{scope_where}.scope")
             for i, span in enumerate(_list(scope_spans, "spans", scope_where)):
-                _append_span(
-                    columns, span, span_path(r, s, i), service, resource_attrs,
-                    scope_name, scope_version,
-                )  # fmt: skip
-    return columns
+                rows = len(columns)
+                try:
+                    _append_span(
+                        columns, span, span_path(r, s, i), service, resource_attrs,
+                        scope_name, scope_version,
+                    )  # fmt: skip
+                except InvalidItem as invalid:
+                    columns.truncate(rows)  # the columns it had appended to
+                    rejections.add(str(invalid))
+    return Decoded(columns, rejections)
 
 
 def _append_span(
@@ -99,7 +118,7 @@ def _append_span(
     start = _uint64(span, "startTimeUnixNano", where)
     end = _uint64(span, "endTimeUnixNano", where)
     if end < start:
-        raise OtlpDecodeError(
+        raise InvalidItem(
             f"endTimeUnixNano ({end}) is before startTimeUnixNano ({start}) in {where}"
         )
     status = _object(span, "status", where)
@@ -161,22 +180,24 @@ def _append_span(
 
 
 def _trace_id(value: object, field: str, where: str) -> str:
-    if not isinstance(value, str) or not _TRACE_ID.fullmatch(value):
-        raise OtlpDecodeError(
-            f"{field} must be 32 hex characters, got {shorten(value or '')} in {where}"
-        )
-    if value == _ZERO_TRACE_ID:
-        raise OtlpDecodeError(f"{field} must not be all zeros in {where}")
-    return value.lower()
+    return _hex_id(value, 16, field, where)
 
 
 def _span_id(value: object, field: str, where: str) -> str:
-    if not isinstance(value, str) or not _SPAN_ID.fullmatch(value):
-        raise OtlpDecodeError(
-            f"{field} must be 16 hex characters, got {shorten(value or '')} in {where}"
-        )
-    if value == _ZERO_SPAN_ID:
-        raise OtlpDecodeError(f"{field} must not be all zeros in {where}")
+    return _hex_id(value, 8, field, where)
+
+
+def _hex_id(value: object, size: int, field: str, where: str) -> str:
+    """Hex text that is no id (not text, not hex) is unreadable: the request is refused.
+    Hex of the wrong length, or all zeros, is an invalid id: only its span is."""
+    value = "" if value is None else value
+    wrong = f"{field} must be {2 * size} hex characters, got {shorten(value)} in {where}"
+    if not isinstance(value, str) or not _HEX_BYTES.fullmatch(value):
+        raise OtlpDecodeError(wrong)
+    if len(value) != 2 * size:
+        raise InvalidItem(wrong)
+    if value.strip("0") == "":
+        raise InvalidItem(f"{field} must not be all zeros in {where}")
     return value.lower()
 
 
@@ -185,7 +206,8 @@ def _enum(value: object, by_name: dict[str, int], field: str, where: str) -> int
         return 0
     number = by_name.get(value) if isinstance(value, str) else value
     if type(number) is not int or not 0 <= number < len(by_name):
-        raise OtlpDecodeError(
+        problem = OtlpDecodeError if type(number) is not int else InvalidItem
+        raise problem(
             f"{field} must be an integer 0..{len(by_name) - 1}, got {shorten(value)} in {where}"
         )
     return number

@@ -6,19 +6,20 @@ flattened once per resource, and every span of that resource shares the same
 dict, so the columns must be treated as read-only (storage only reads them).
 
 Validation is a cheap check per span; only when it fails is the span looked at
-again to say exactly what is wrong and where.
+again to say exactly what is wrong and where. An invalid span is left out and
+counted (partial success, collector/translate/validation.py); the others are kept.
 """
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.translate.attributes import flatten_attributes
-from collector.translate.errors import OtlpDecodeError, shorten, span_path
+from collector.translate.errors import parse_protobuf, span_path
+from collector.translate.validation import Decoded, Rejections, id_problem, strict
 from storage.model import SPAN_KINDS, STATUS_CODES, SpanColumns
 
 UNKNOWN_SERVICE = "unknown_service"
@@ -29,21 +30,25 @@ _STATUS_COUNT = len(STATUS_CODES)
 
 
 def decode_protobuf(payload: bytes) -> SpanColumns:
-    """Parse a serialized `ExportTraceServiceRequest` and decode it."""
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(payload)
-    except DecodeError as exc:
-        raise OtlpDecodeError(
-            f"invalid protobuf ExportTraceServiceRequest ({len(payload)} bytes, "
-            f"truncated or not OTLP): {exc}"
-        ) from None
-    return decode_request(request)
+    """Parse a serialized `ExportTraceServiceRequest` and decode it, all or nothing:
+    the first invalid span raises OtlpDecodeError."""
+    return strict(decode_traces_protobuf(payload))
 
 
 def decode_request(request: ExportTraceServiceRequest) -> SpanColumns:
-    """Turn every span of `request` into one row of the returned columns."""
+    """Every span of `request` as one row of the returned columns, all or nothing."""
+    return strict(decode_traces_request(request))
+
+
+def decode_traces_protobuf(payload: bytes) -> Decoded[SpanColumns]:
+    """Parse a serialized `ExportTraceServiceRequest`; its valid spans and the rejected."""
+    return decode_traces_request(parse_protobuf(ExportTraceServiceRequest(), payload))
+
+
+def decode_traces_request(request: ExportTraceServiceRequest) -> Decoded[SpanColumns]:
+    """Turn every valid span of `request` into one row of the returned columns."""
     columns = SpanColumns()
+    rejections = Rejections()
     timestamp = columns.Timestamp.append
     trace_ids = columns.TraceId.append
     span_ids = columns.SpanId.append
@@ -92,8 +97,10 @@ def decode_request(request: ExportTraceServiceRequest) -> SpanColumns:
                     or not 0 <= kind < _KIND_COUNT
                     or not 0 <= code < _STATUS_COUNT
                     or end < start
+                    or (span.links and _links_problem(span, ""))
                 ):
-                    raise OtlpDecodeError(_explain(span, span_path(r, s, i)))
+                    rejections.add(_explain(span, span_path(r, s, i)))
+                    continue
 
                 timestamp(start)
                 trace_ids(trace_id.hex())
@@ -122,11 +129,6 @@ def decode_request(request: ExportTraceServiceRequest) -> SpanColumns:
                     events_attributes([])
                 if span.links:
                     links = span.links
-                    for j, link in enumerate(links):
-                        if len(link.trace_id) != 16 or len(link.span_id) != 8:
-                            raise OtlpDecodeError(
-                                _explain_link(link.trace_id, link.span_id, j, span_path(r, s, i))
-                            )
                     links_trace([link.trace_id.hex() for link in links])
                     links_span([link.span_id.hex() for link in links])
                     links_state([link.trace_state for link in links])
@@ -136,14 +138,14 @@ def decode_request(request: ExportTraceServiceRequest) -> SpanColumns:
                     links_span([])
                     links_state([])
                     links_attributes([])
-    return columns
+    return Decoded(columns, rejections)
 
 
 def _explain(span: Span, where: str) -> str:
     """Say what is wrong with a span that failed the fast check."""
     problems = [
-        _id_problem("traceId", span.trace_id, 16, where),
-        _id_problem("spanId", span.span_id, 8, where),
+        id_problem("traceId", span.trace_id, 16, where),
+        id_problem("spanId", span.span_id, 8, where),
     ]
     if span.parent_span_id and len(span.parent_span_id) != 8:
         problems.append(
@@ -161,23 +163,17 @@ def _explain(span: Span, where: str) -> str:
             f"endTimeUnixNano ({span.end_time_unix_nano}) is before startTimeUnixNano "
             f"({span.start_time_unix_nano}) in {where}"
         )
+    problems.append(_links_problem(span, where))
     return "; ".join(p for p in problems if p)
 
 
-def _id_problem(field: str, value: bytes, size: int, where: str) -> str:
-    if len(value) != size:
-        return (
-            f"{field} must be {size} bytes, got {len(value)} bytes "
-            f"({shorten(value.hex())}) in {where}"
-        )
-    if value == bytes(size):
-        return f"{field} must not be all zeros in {where}"
+def _links_problem(span: Span, where: str) -> str:
+    """What is wrong with the first bad link of `span`, or ""."""
+    for j, link in enumerate(span.links):
+        problems = [
+            id_problem(f"links[{j}].traceId", link.trace_id, 16, where),
+            id_problem(f"links[{j}].spanId", link.span_id, 8, where),
+        ]
+        if problem := "; ".join(p for p in problems if p):
+            return problem
     return ""
-
-
-def _explain_link(trace_id: bytes, span_id: bytes, index: int, where: str) -> str:
-    problems = [
-        _id_problem(f"links[{index}].traceId", trace_id, 16, where),
-        _id_problem(f"links[{index}].spanId", span_id, 8, where),
-    ]
-    return "; ".join(p for p in problems if p)

@@ -8,11 +8,23 @@ from typing import Protocol
 
 import pytest
 
-from collector import Collector, CollectorConfig, DiskSpool, SinkExporter, SpoolingExporter
+from collector import (
+    Collector,
+    CollectorConfig,
+    DiskSpool,
+    SinkExporter,
+    SpoolingExporter,
+    TailSamplingConfig,
+)
 from collector.admin import AdminServer
+from collector.config import SelfMetricsConfig
+from collector.exporters.export_latency import ExportLatency
 from collector.processors import BatchProcessor
 from collector.processors.derived_signals import DerivedSignals
+from collector.processors.tail_sampling import TailSamplingProcessor
 from collector.receivers import OtlpGrpcReceiver, OtlpHttpReceiver
+from collector.self_metrics import SelfMetrics
+from collector.testing import MetricsSink
 
 
 class Component(Protocol):
@@ -38,10 +50,25 @@ FACTORIES: dict[str, Callable[[], Component]] = {
         SinkExporter(),
     ),
     "derived-signals": lambda: DerivedSignals(SinkExporter(), tick_s=0.01),
+    "tail-sampling": lambda: TailSamplingProcessor(
+        SinkExporter(), TailSamplingConfig(enabled=True), tick_s=0.01
+    ),
+    "collector-with-tail-sampling": lambda: Collector(
+        CollectorConfig(http_port=0, grpc_port=0, tail_sampling=TailSamplingConfig(enabled=True)),
+        SinkExporter(),
+    ),
     "spooling-exporter": lambda: SpoolingExporter(
         SinkExporter(), spool=DiskSpool(tempfile.mkdtemp(), max_bytes=1 << 20)
     ),
     "admin-server": lambda: AdminServer(dict, host="127.0.0.1", port=0),
+    "self-metrics": lambda: SelfMetrics(
+        MetricsSink(), dict, ExportLatency, SelfMetricsConfig(interval_s=0.1)
+    ),
+    "collector-with-self-metrics": lambda: Collector(
+        CollectorConfig(http_port=0, grpc_port=0, self_metrics=SelfMetricsConfig(interval_s=0.1)),
+        SinkExporter(),
+        self_metrics_store=MetricsSink(),
+    ),
 }
 
 

@@ -118,17 +118,20 @@ async def test_truncated_request_is_invalid_argument(
     await assert_still_serves(export, sink)
 
 
-async def test_bad_span_is_invalid_argument_naming_the_field(
-    export: grpc.aio.UnaryUnaryMultiCallable, sink: SinkExporter
+async def test_bad_span_is_a_partial_success_naming_the_field(
+    collector: Collector, export: grpc.aio.UnaryUnaryMultiCallable, sink: SinkExporter
 ) -> None:
     request = ExportTraceServiceRequest.FromString(request_bytes())
-    request.resource_spans[0].scope_spans[0].spans[1].trace_id = b"\x01\x02"
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await export(request.SerializeToString())
-    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.value.details() == (
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans[1].trace_id = b"\x01\x02"
+    response = await export(request.SerializeToString())
+    assert response.partial_success.rejected_spans == 1
+    assert response.partial_success.error_message == (
         "traceId must be 16 bytes, got 2 bytes ('0102') in resourceSpans[0].scopeSpans[0].spans[1]"
     )
+    kept = await sink.wait_for_spans(1)
+    assert kept.SpanId == [spans[0].span_id.hex()]
+    assert collector.stats.rejected.spans == 1 and collector.stats.accepted_spans == 1
     await assert_still_serves(export, sink)
 
 
@@ -151,7 +154,7 @@ async def test_full_queue_is_resource_exhausted_with_retry_info(
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await export(request_bytes())
     assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert error.value.details() == "span queue is full; retry later"
+    assert error.value.details() == "queue is full; retry later"
     trailers = dict(error.value.trailing_metadata() or ())
     # What opentelemetry-python's exporter reads...
     retry_info = error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"])
@@ -171,7 +174,7 @@ async def test_full_queue_is_resource_exhausted_with_retry_info(
 async def test_unknown_method_is_unimplemented(collector: Collector) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
         call = channel.unary_unary(
-            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+            "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
         )
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await call(b"")

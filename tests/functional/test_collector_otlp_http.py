@@ -286,7 +286,7 @@ async def test_full_queue_answers_429_with_retry_after(
         assert response.headers["Retry-After"] == "1"
         status = status_pb2.Status.FromString(await response.read())
     assert status.code == 8
-    assert status.message == "span queue is full"
+    assert status.message == "queue is full"
     retry_info = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(retry_info)
     assert retry_info.retry_delay.seconds == 1
@@ -309,7 +309,7 @@ async def test_other_methods_and_paths(
     async with session.get(url(collector)) as response:
         assert response.status == 405
     base = f"http://127.0.0.1:{collector.http_port}"
-    async with session.post(f"{base}/v1/metrics", data=b"{}", headers=JSON) as response:
+    async with session.post(f"{base}/v1/profiles", data=b"{}", headers=JSON) as response:
         assert response.status == 404
 
 

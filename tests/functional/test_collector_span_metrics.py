@@ -21,10 +21,12 @@ from tests.spans import BASE_NS, MS, make_span, new_span_id, new_trace_id
 MINUTE_S = BASE_NS // 1_000_000_000
 
 
-@pytest.fixture
-async def collector(chdb_store: Store) -> AsyncIterator[Collector]:
+@pytest.fixture(params=[True, False], ids=["passthrough", "decoded"])
+async def collector(chdb_store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Collector]:
+    """Spans decoded by ClickHouse (the default) or in Python: the same RED and edges."""
     config = CollectorConfig(http_port=0, grpc_port=0, batch_timeout_s=0.02, pairing_wait_s=2.0)
-    collector = Collector(config, ClickHouseExporter(chdb_store))
+    collector = Collector(config, ClickHouseExporter(chdb_store, otlp_passthrough=request.param))
+    assert collector.otlp_passthrough is request.param
     await collector.start()
     yield collector
     await collector.stop()

@@ -85,6 +85,10 @@ TTL_COLUMNS = {
     "red_1m": ("Minute", "aggregates"),
     "service_edges_1m": ("Minute", "aggregates"),
     "audit_log": ("EventTime", "audit"),
+    **{f"otel_metrics_{kind}": ("TimeUnix", "spans") for kind in (
+        "gauge", "sum", "histogram", "exponential_histogram", "summary"
+    )},
+    "otel_logs": ("TimestampTime", "spans"),
 }
 
 
@@ -101,9 +105,12 @@ def test_retention_per_class_at_creation_then_changed(chdb_store: Store) -> None
             assert f"TTL toDateTime({column}) + toIntervalDay({n})" in ddl, table
             assert "ttl_only_drop_parts = 1" in ddl, table
         applied = store.apply_retention(RetentionConfig(spans_days=3))
-        assert len(applied) == 3 and all("MODIFY TTL" in sql for sql in applied)
+        spans_class = [t for t, (_, cls) in TTL_COLUMNS.items() if cls == "spans"]
+        assert len(applied) == len(spans_class) == 9
+        assert all("MODIFY TTL" in sql for sql in applied)
         assert "toIntervalDay(3)" in show_create(store, "otel_traces")
         assert "toIntervalDay(3)" in show_create(store, "otel_traces_attributes")
+        assert "toIntervalDay(3)" in show_create(store, "otel_logs")
         assert "toIntervalDay(90)" in show_create(store, "red_1m")  # untouched
     finally:
         store.close()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
 from collector import ClickHouseExporter, ExportBatch, RetryConfig, RetryingExporter, SinkExporter
 from collector.exporters import SinkExporterError
+from collector.pipeline import ItemCounts
 from collector.processors import BatchProcessor, split_columns
 from collector.self_tracing import is_self_tracing_suppressed
+from collector.translate import decode_metrics_json
+from storage.metrics_model import MetricColumns
 from storage.model import SpanColumns, SpanRecord
+
+METRICS_JSON = (Path(__file__).parent / "otlp_data" / "metrics.json").read_bytes()
 
 _next_id = 0
 
@@ -96,6 +102,57 @@ async def test_refuses_when_full_counting_spans_being_exported() -> None:
     assert processor.try_put(spans(1))
     await processor.stop()
     assert processor.stats.accepted_spans == processor.stats.exported_spans == 6
+
+
+def metric_points(count: int) -> MetricColumns:
+    """`count` gauge points (the JSON test data's gauge, repeated)."""
+    gauge = decode_metrics_json(METRICS_JSON).batch.gauges
+    batch = MetricColumns()
+    for _ in range(count):
+        batch.gauges.extend(gauge)
+    return batch
+
+
+async def test_every_signal_shares_the_one_budget() -> None:
+    sink = SinkExporter()
+    sink.pause()
+    processor = BatchProcessor(sink, queue_spans=5, batch_spans=5, batch_timeout_s=60)
+    await processor.start()
+    assert processor.try_put(spans(3))
+    assert not processor.try_put(metric_points(3))  # 3 spans + 3 points > 5 items
+    assert processor.try_put(metric_points(2), rejected=4)
+    assert processor.queued_spans == 5
+    stats = processor.stats
+    assert stats.refused == ItemCounts(metric_points=3)
+    assert stats.accepted == ItemCounts(spans=3, metric_points=2)
+    assert stats.rejected == ItemCounts(metric_points=4)
+    await sink.resume()
+    await processor.stop()
+    assert stats.exported == stats.accepted
+
+
+async def test_signals_wait_in_lanes_and_are_never_merged() -> None:
+    sink = SinkExporter()
+    processor = BatchProcessor(sink, batch_spans=4, batch_timeout_s=60)
+    await processor.start()
+    processor.try_put(spans(2))
+    processor.try_put(metric_points(3))
+    processor.try_put(spans(2))  # fills the span lane: sent at once
+    await sink.wait_for_spans(4)
+    assert sink.metric_batches == []
+    processor.try_put(metric_points(2))  # 5 points: one batch of 4 now, 1 at stop
+    await sink.wait_for_metric_points(4)
+    await processor.stop()
+    assert sizes(sink) == [4]
+    assert [len(b) for b in sink.metric_batches] == [4, 1]
+
+
+async def test_a_request_with_only_rejected_items_is_taken() -> None:
+    processor = BatchProcessor(SinkExporter())
+    await processor.start()
+    assert processor.try_put(SpanColumns(), rejected=2)
+    await processor.stop()
+    assert processor.stats.rejected.spans == 2 and processor.stats.accepted.spans == 0
 
 
 async def test_oversized_batch_is_taken_when_queue_is_empty() -> None:

@@ -1,13 +1,18 @@
-"""The disk spool: order, checksums, the size cap, crash leftovers; and the spooling
-exporter: retries, then spool, then replay in order when the exporter is back."""
+"""The disk spool: order, checksums, the size cap, crash leftovers, its two record
+versions; and the spooling exporter: retries, then spool, then replay in order
+when the exporter is back, for every signal."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import zlib
 from pathlib import Path
 
 from collector import ExportBatch, RetryConfig, SinkExporter, SpoolingExporter
 from collector.exporters.spool import DiskSpool, decode_batch, encode_batch
+from collector.pipeline import ItemCounts
+from collector.translate import decode_logs_json, decode_metrics_json
 from tests.spans import make_span, to_columns
 
 
@@ -91,3 +96,53 @@ async def test_spooling_exporter_spools_then_replays_in_order(tmp_path: Path) ->
     assert [e.spans.ServiceName[0] for e in sink.exports] == ["first", "second"]
     assert sink.exports[0].token == first.token
     assert len(spool) == 0 and exporter.stats.replayed_spans == 6
+
+
+OTLP_DATA = Path(__file__).parent / "otlp_data"
+
+
+def metrics_and_logs() -> ExportBatch:
+    return ExportBatch(
+        metrics=decode_metrics_json((OTLP_DATA / "metrics.json").read_bytes()).batch,
+        logs=decode_logs_json((OTLP_DATA / "logs.json").read_bytes()).batch,
+    )
+
+
+def test_metrics_and_logs_round_trip_in_a_version_2_record() -> None:
+    original = metrics_and_logs()
+    record = encode_batch(original)
+    assert record.startswith(b"MLSPOOL2")
+    decoded = decode_batch(record)
+    assert decoded.token == original.token
+    assert decoded.metrics == original.metrics
+    assert decoded.logs == original.logs
+    assert decoded.counts() == ItemCounts(spans=0, metric_points=5, log_records=2)
+
+
+def test_trace_batches_stay_version_1_as_earlier_collectors_read_them() -> None:
+    record = encode_batch(batch("a"))
+    assert record.startswith(b"MLSPOOL1")
+    document = json.loads(zlib.decompress(record[8 + 12 :]))
+    assert set(document) == {"token", "spans", "red", "edges"}  # the version 1 keys only
+    decoded = decode_batch(record)
+    assert len(decoded.metrics) == len(decoded.logs) == 0 and len(decoded.spans) == 3
+
+
+async def test_metrics_and_logs_are_spooled_and_replayed(tmp_path: Path) -> None:
+    sink = SinkExporter()
+    spool = DiskSpool(tmp_path, max_bytes=10**7)
+    exporter = SpoolingExporter(sink, RetryConfig(max_attempts=1), spool, sleep=no_sleep)
+    await exporter.start()
+    try:
+        sink.fail_next(1)
+        await exporter.push(metrics_and_logs())
+        assert exporter.stats.spooled == ItemCounts(metric_points=5, log_records=2)
+        await sink.wait_for_log_records(2)
+        await sink.wait_for_metric_points(5)
+        for _ in range(100):  # counted once the record is deleted, after the push
+            if exporter.stats.replayed == exporter.stats.spooled:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await exporter.stop()
+    assert exporter.stats.replayed == exporter.stats.exported == exporter.stats.spooled

@@ -22,6 +22,12 @@ ENGINES = {
     "service_edges_1m": "ReplicatedAggregatingMergeTree",
     "audit_log": "ReplicatedMergeTree",
     "schema_migrations": "ReplicatedReplacingMergeTree",
+    "otel_metrics_gauge": "ReplicatedMergeTree",
+    "otel_metrics_sum": "ReplicatedMergeTree",
+    "otel_metrics_histogram": "ReplicatedMergeTree",
+    "otel_metrics_exponential_histogram": "ReplicatedMergeTree",
+    "otel_metrics_summary": "ReplicatedMergeTree",
+    "otel_logs": "ReplicatedMergeTree",
 }
 
 
@@ -101,6 +107,12 @@ def test_retention_alters() -> None:
         "MODIFY TTL toDateTime(Start) + toIntervalDay(3)",
         "ALTER TABLE `mesh`.otel_traces_attributes MODIFY TTL toDateTime(Day) + toIntervalDay(3)",
         "ALTER TABLE `mesh`.audit_log MODIFY TTL toDateTime(EventTime) + toIntervalDay(400)",
+        *(
+            f"ALTER TABLE `mesh`.otel_metrics_{kind} MODIFY TTL toDateTime(TimeUnix) + "
+            "toIntervalDay(3)"
+            for kind in ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+        ),
+        "ALTER TABLE `mesh`.otel_logs MODIFY TTL toDateTime(TimestampTime) + toIntervalDay(3)",
     ]
     clustered = retention_sql(
         "mesh", RetentionConfig(aggregates_days=9), CLUSTER, local_suffix="_local"
