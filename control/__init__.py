@@ -3,7 +3,8 @@
 - ``control.mesh_config``: the mesh.yaml model and its validation.
 - ``control.ca``: the CA (root -> intermediate -> SPIFFE leaf) and trust bundles.
 - ``control.api``: the HTTPS API (certificates, config watch, weights,
-  revocations, denial reports) as ``ControlPlane``, and ``AdminClient``.
+  revocations, intermediate rotation, denial reports) as ``ControlPlane``, and
+  ``AdminClient``.
 - ``control.policy``: the authorization evaluator the sidecars run.
 - ``control.audit``: audit events to a JSON lines file and the ``audit_log`` table.
 - ``control.testing``: a test CA. ``control.commands``: the CLI subcommands.

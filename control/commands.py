@@ -1,4 +1,6 @@
-"""The control plane's subcommands: config validate, control, certs list/revoke, audit.
+"""The control plane's subcommands: config validate, control, certs, audit.
+
+``certs`` lists, revokes, and rotates the CA's intermediate (``rotate-intermediate``).
 
 ``add_control_commands(sub)`` registers them on the ``meshlens`` parser and
 ``run_control_command(args)`` runs one (None when the command is not ours), so
@@ -16,8 +18,12 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from control.mesh_config import validate_command
+
+if TYPE_CHECKING:
+    from control.api import AdminClient
 
 DEFAULT_STATE_DIR = ".meshlens/control"
 DEFAULT_URL = "https://127.0.0.1:15010"
@@ -47,8 +53,9 @@ def add_control_commands(sub: argparse._SubParsersAction,
                          default=env.get("MESHLENS_AUDIT_STORAGE"),
                          help="also write audit events to this store (a ClickHouse URL)")
 
-    certs = sub.add_parser("certs", help="issued certificates: list, revoke")
-    certs.add_argument("ctl_certs_action", choices=["list", "revoke"])
+    certs = sub.add_parser("certs", help="issued certificates: list, revoke; "
+                                         "rotate-intermediate (sign with a new one)")
+    certs.add_argument("ctl_certs_action", choices=["list", "revoke", "rotate-intermediate"])
     certs.add_argument("--state-dir", **state)
     certs.add_argument("--mesh", **mesh)
     certs.add_argument("--control-url", dest="ctl_url",
@@ -74,6 +81,8 @@ def run_control_command(args: argparse.Namespace) -> int | None:
         return asyncio.run(_serve(args))
     if command == "certs" and args.ctl_certs_action == "list":
         return certs_list(Path(args.ctl_state_dir))
+    if command == "certs" and args.ctl_certs_action == "rotate-intermediate":
+        return asyncio.run(_rotate_intermediate(args))
     if command == "certs":
         return asyncio.run(_revoke(args))
     if command == "audit":
@@ -93,23 +102,44 @@ def certs_list(state_dir: Path) -> int:
 
 
 async def _revoke(args: argparse.Namespace) -> int:
-    from control.api import AdminClient
-    from control.mesh_config import MeshConfigError, load_mesh_config
-
     if not (args.ctl_serial or args.ctl_identity):
         print("meshlens certs revoke: give --serial or --identity", file=sys.stderr)
         return 2
-    try:
-        config = load_mesh_config(args.ctl_mesh)
-    except MeshConfigError as exc:
-        print(exc, file=sys.stderr)
+    client = _admin_client(args)
+    if client is None:
         return 2
-    client = AdminClient.for_local_ca(args.ctl_url, Path(args.ctl_state_dir) / "ca",
-                                      config.trust_domain)
     result = await client.revoke(serial=args.ctl_serial, identity=args.ctl_identity,
                                  reason=args.ctl_reason)
     print(json.dumps(result))
     return 0
+
+
+async def _rotate_intermediate(args: argparse.Namespace) -> int:
+    """A new intermediate under the current root signs from now on (the control plane
+    needs the root key in its CA directory for this); proxies renew onto it."""
+    client = _admin_client(args)
+    if client is None:
+        return 2
+    try:
+        result = await client.rotate_intermediate(reason=args.ctl_reason)
+    except RuntimeError as exc:  # e.g. 409: the root key is offline
+        print(f"meshlens certs rotate-intermediate: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+def _admin_client(args: argparse.Namespace) -> AdminClient | None:
+    from control.api import AdminClient
+    from control.mesh_config import MeshConfigError, load_mesh_config
+
+    try:
+        config = load_mesh_config(args.ctl_mesh)
+    except MeshConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    return AdminClient.for_local_ca(args.ctl_url, Path(args.ctl_state_dir) / "ca",
+                                    config.trust_domain)
 
 
 def audit_show(state_dir: Path, storage_url: str | None, limit: int, action: str | None,

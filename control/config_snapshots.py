@@ -1,8 +1,10 @@
 """What one proxy needs from the mesh config, as a JSON-ready snapshot.
 
 A snapshot holds the routes and destinations the proxy's app may call (every
-service but itself, split by version weight), the policies that protect the
-proxy's own service, the mesh default, and the inbound mTLS mode.
+service but itself, split by version weight, each destination with the SPIFFE ID
+its endpoints must present), the policies that protect the proxy's own service,
+the mesh default and the inbound mTLS mode. (The watch adds ``signing_ca``, the
+intermediate signing now: it is the CA's, not the mesh config's.)
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from control.ca.spiffe_id import SpiffeId
 from control.mesh_config.model import MeshConfig, MeshRoute
 
 
@@ -32,9 +35,11 @@ def snapshot_for(config: MeshConfig, service: str) -> dict[str, Any]:
             route["split"] = [{"version": v.name, "weight": weights.get(v.name, 0)}
                               for v in target.versions]
         routes.append(route)
-        destinations.append({"service": target.name, "endpoints": [
-            {"address": e, "labels": {"version": v.name}}
-            for v in target.versions for e in v.endpoints]})
+        destinations.append({
+            "service": target.name,
+            "identity": str(SpiffeId(config.trust_domain, target.namespace, target.name)),
+            "endpoints": [{"address": e, "labels": {"version": v.name}}
+                          for v in target.versions for e in v.endpoints]})
     policies = [
         {"name": p.name, "action": p.action.value, "sources": list(p.sources),
          "destinations": list(p.destinations), "methods": list(p.methods),

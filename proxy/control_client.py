@@ -5,6 +5,9 @@
 leaf's life with jitter, long-poll the config snapshot, long-poll the revocation
 list. A loop that fails logs, waits and tries again; the proxy keeps its last
 good config, certificate and revocation list while the control plane is away.
+A snapshot naming another signing CA than the one of the proxy's leaf (the
+control plane rotated its intermediate) brings the renewal forward: within
+``reissue_spread_s``, at a random moment so that the mesh spreads its renewals.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import ssl
 import time
 from collections import deque
@@ -37,7 +41,9 @@ class ControlPlaneError(RuntimeError):
 class ControlClient:
     def __init__(self, url: str, spiffe_id: str, *, bundle_pem: bytes, token: str | None = None,
                  on_snapshot: SnapshotCallback | None = None, watch_timeout_s: float = 30.0,
-                 retry_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+                 retry_s: float = 1.0, reissue_spread_s: float = 5.0,
+                 clock: Callable[[], float] = time.time,
+                 rng: Callable[[], float] = random.random) -> None:
         self.url = url.rstrip("/")
         self.spiffe_id = spiffe_id
         self._bundle_pem = bundle_pem
@@ -45,11 +51,16 @@ class ControlClient:
         self.on_snapshot = on_snapshot
         self._watch_timeout_s = watch_timeout_s
         self._retry_s = retry_s
+        self._reissue_spread_s = reissue_spread_s
         self._clock = clock
+        self._rng = rng
+        self._renew_early = asyncio.Event()
+        self._signing_key_id = ""  # of the intermediate signing now, from the last snapshot
         self.identity: IdentityContexts | None = None
         self.snapshot_version = 0
         self.snapshot: dict[str, Any] | None = None
         self.renewals = 0
+        self.early_renewals = 0  # brought forward by an intermediate rotation
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._denials: deque[dict[str, str]] = deque(maxlen=DENIAL_QUEUE_LIMIT)
@@ -143,7 +154,15 @@ class ControlClient:
     async def _renew_loop(self) -> None:
         assert self.identity is not None
         while True:
-            await asyncio.sleep(renewal_delay(self.identity.current.material, self._clock()))
+            delay = renewal_delay(self.identity.current.material, self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._renew_early.wait(), delay)
+            if self._renew_early.is_set():
+                self._renew_early.clear()
+                await asyncio.sleep(self._rng() * self._reissue_spread_s)
+                if self.identity.current.material.issuer_key_id == self._signing_key_id:
+                    continue  # renewed meanwhile, by the new intermediate
+                self.early_renewals += 1
             while True:
                 try:
                     await self.renew()
@@ -176,6 +195,19 @@ class ControlClient:
         else:
             self.snapshot = snapshot
         self.snapshot_version = version  # a bad snapshot is not asked for again
+        self._check_signing_ca(snapshot.get("signing_ca"))
+
+    def _check_signing_ca(self, signing_ca: Any) -> None:
+        if not isinstance(signing_ca, dict) or self.identity is None:
+            return
+        key_id = signing_ca.get("key_id")
+        if not isinstance(key_id, str) or not key_id:
+            return
+        self._signing_key_id = key_id
+        if key_id != self.identity.current.material.issuer_key_id:
+            log.info("%s: the control plane signs with another intermediate (%s); renewing "
+                     "within %gs", self.spiffe_id, key_id, self._reissue_spread_s)
+            self._renew_early.set()
 
     async def _revocation_loop(self) -> None:
         assert self.identity is not None

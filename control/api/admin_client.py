@@ -1,4 +1,4 @@
-"""A client for the admin endpoints: inventory, revocation, route weights.
+"""A client for the admin endpoints: inventory, revocation, CA rotation, route weights.
 
 Used by ``meshlens certs`` and by the canary controller. It authenticates with an
 admin identity; ``for_local_ca`` mints one from the CA directory of a control
@@ -42,6 +42,10 @@ class AdminClient:
         body = {"serial": serial, "identity": identity, "reason": reason}
         return await self._call("POST", "/v1/revocations",
                                 {k: v for k, v in body.items() if v})
+
+    async def rotate_intermediate(self, reason: str = "") -> dict[str, Any]:
+        """Switch the CA to a new intermediate; the new one's key id, serial and subject."""
+        return await self._call("POST", "/v1/ca/intermediate", {"reason": reason})
 
     async def set_weights(self, service: str, weights: dict[str, int],
                           reason: str = "") -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Config distribution: GET /v1/watch (long-poll) and POST /v1/routes/<svc>/weights.
 
 A proxy watches with the version it has; it gets its snapshot at once when the
-version differs, or when it changes within the watch timeout, else 304.
+version differs, or when it changes within the watch timeout, else 304. The
+snapshot also names the intermediate CA signing now (``signing_ca``), so that a
+proxy renews soon after an intermediate rotation (see ``ca_rotation``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 
 from aiohttp import web
 
+from control.api.ca_rotation import signing_ca
 from control.api.certificates import read_json_object
 from control.api.control_state import require_admin, require_identity, state_of
 from control.ca import SpiffeId
@@ -25,8 +28,9 @@ async def watch_config(request: web.Request) -> web.Response:
     if not await state.config_feed.wait_newer(seen, timeout):
         raise web.HTTPNotModified()
     service = SpiffeId.parse(spiffe_id).service
-    return web.json_response({"version": state.config_feed.version,
-                              "snapshot": snapshot_for(state.config, service)})
+    snapshot = snapshot_for(state.config, service)
+    snapshot["signing_ca"] = signing_ca(state.ca)
+    return web.json_response({"version": state.config_feed.version, "snapshot": snapshot})
 
 
 async def set_route_weights(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from control.api.ca_rotation import rotate_intermediate
 from control.api.certificates import list_certificates, post_certificate
 from control.api.control_state import STATE, ControlState
 from control.api.denials import report_denials
@@ -39,6 +40,7 @@ def build_app(state: ControlState) -> web.Application:
     app.router.add_post("/v1/revocations", revoke)
     app.router.add_get("/v1/revocations", list_revocations)
     app.router.add_post("/v1/denials", report_denials)
+    app.router.add_post("/v1/ca/intermediate", rotate_intermediate)
     return app
 
 

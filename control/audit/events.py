@@ -1,8 +1,9 @@
 """Audit events and the log that fans them out to its sinks.
 
-Every issuance, renewal, revocation, config change and denied request becomes
-one :class:`AuditEvent`: who did it, what, when, for which identity and serial,
-and why. A sink failing never loses the event for the other sinks.
+Every issuance, renewal, revocation, CA rotation, config change and denied
+request becomes one :class:`AuditEvent`: who did it, what, when, for which
+identity and serial, and why. A sink failing never loses the event for the
+other sinks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from control.ca import Clock
 
 log = logging.getLogger(__name__)
 AuditAction = Literal["issuance", "renewal", "revocation", "config_change", "request_denied",
-                      "csr_rejected"]
+                      "csr_rejected", "ca_rotation"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from control.ca.authority import (
     Clock,
     CsrRejected,
     IssuedCertificate,
+    RootKeyUnavailable,
 )
 from control.ca.certificate_builders import uri_sans
 from control.ca.key_files import generate_key, key_to_pem, write_private_key
@@ -17,6 +18,7 @@ __all__ = [
     "Clock",
     "CsrRejected",
     "IssuedCertificate",
+    "RootKeyUnavailable",
     "SpiffeId",
     "SpiffeIdError",
     "generate_key",

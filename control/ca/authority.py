@@ -3,6 +3,8 @@
 The root is generated or brought (``from_root_files``); the intermediate signs
 every leaf, so the root key can stay offline. ``trust_roots`` may hold several
 roots: during a root rotation proxies trust both the old and the new one.
+``rotate_intermediate`` switches signing to a new intermediate under the same
+root; it needs the root key for that moment only.
 The key of a workload never comes here: it sends a CSR, the CA checks the CSR's
 signature and that it asks for exactly the identity it is entitled to.
 """
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from control.ca import certificate_builders as build
 from control.ca.key_files import (
@@ -41,6 +45,10 @@ class CsrRejected(ValueError):
     """The CSR is malformed, badly signed, or asks for an identity it may not have."""
 
 
+class RootKeyUnavailable(RuntimeError):
+    """A new intermediate needs the root's key, and this CA cannot read it."""
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedCertificate:
     spiffe_id: str
@@ -58,13 +66,16 @@ class CertificateAuthority:
     def __init__(self, trust_domain: str, root: x509.Certificate,
                  intermediate: x509.Certificate, intermediate_key: PrivateKey, *,
                  extra_roots: tuple[x509.Certificate, ...] = (),
-                 clock: Clock = time.time) -> None:
+                 clock: Clock = time.time, root_key: PrivateKey | None = None,
+                 directory: Path | None = None) -> None:
         self.trust_domain = trust_domain
         self.root = root
         self.intermediate = intermediate
         self._intermediate_key = intermediate_key
         self.trust_roots: tuple[x509.Certificate, ...] = (root, *extra_roots)
         self._clock = clock
+        self._root_key = root_key  # None: on disk in ``directory`` (read when needed), or offline
+        self.directory = directory  # where this CA is kept; rotations are saved there
 
     # creation
 
@@ -82,7 +93,7 @@ class CertificateAuthority:
         key = generate_key()
         cert = build.build_intermediate(key, root, root_key, trust_domain, _utc(clock()),
                                         INTERMEDIATE_LIFETIME)
-        return cls(trust_domain, root, cert, key, clock=clock)
+        return cls(trust_domain, root, cert, key, clock=clock, root_key=root_key)
 
     @classmethod
     def from_root_files(cls, trust_domain: str, root_cert: Path, root_key: Path, *,
@@ -105,7 +116,8 @@ class CertificateAuthority:
             roots = load_certificates(files.bundle if files.bundle.exists() else files.root)
             ca = cls(trust_domain, load_certificates(files.root)[0],
                      load_certificates(files.intermediate)[0],
-                     load_private_key(files.intermediate_key), clock=clock)
+                     load_private_key(files.intermediate_key), clock=clock,
+                     directory=directory)
             ca.trust_roots = tuple(roots) or (ca.root,)
             return ca
         if files.root.exists() and files.root_key.exists():
@@ -116,15 +128,55 @@ class CertificateAuthority:
             write_private_key(files.root_key, root_key)
             write_certificate(files.root, root)
             ca = cls._with_new_intermediate(trust_domain, root, root_key, clock)
+        ca._root_key = None  # on disk, where it may be taken offline from now on
+        ca.directory = directory
         ca.save(directory)
         return ca
 
     def save(self, directory: Path) -> None:
         files = _Files(directory)
         write_certificate(files.root, self.root)
-        write_certificate(files.intermediate, self.intermediate)
         write_private_key(files.intermediate_key, self._intermediate_key)
+        write_certificate(files.intermediate, self.intermediate)
         write_certificate(files.bundle, *self.trust_roots)
+
+    # intermediate rotation
+
+    @property
+    def signing_key_id(self) -> str:
+        """The key identifier of the intermediate signing now (the leaves' AKI)."""
+        return build.key_id(self.intermediate)
+
+    def rotate_intermediate(self) -> x509.Certificate:
+        """Sign every leaf from now on with a new intermediate under the current root;
+        returns the one it replaces.
+
+        The trust bundle (roots) does not change, and each leaf carries its
+        intermediate in its chain, so leaves of the old intermediate keep verifying
+        until they expire. Saved to ``directory`` when the CA has one.
+        """
+        root_key = self._readable_root_key()
+        key = generate_key()
+        cert = build.build_intermediate(key, self.root, root_key, self.trust_domain,
+                                        _utc(self._clock()), INTERMEDIATE_LIFETIME)
+        previous = self.intermediate
+        self.intermediate, self._intermediate_key = cert, key
+        if self.directory is not None:
+            self.save(self.directory)
+        return previous
+
+    def _readable_root_key(self) -> PrivateKey:
+        key = self._root_key
+        path = _Files(self.directory).root_key if self.directory is not None else None
+        if key is None and path is not None and path.exists():
+            key = load_private_key(path)
+        if key is None:
+            where = f"in {path}" if path is not None else "in this CA (made without one)"
+            raise RootKeyUnavailable(f"the root key is not {where}; put the root's key "
+                                     "there (mode 0600) to rotate the intermediate")
+        if _spki(key.public_key()) != _spki(self.root.public_key()):
+            raise RootKeyUnavailable(f"{path or 'the root key'} is not the key of the root")
+        return key
 
     # trust bundle
 
@@ -191,6 +243,10 @@ class _Files:
         self.intermediate = directory / "intermediate.pem"
         self.intermediate_key = directory / "intermediate-key.pem"
         self.bundle = directory / "bundle.pem"
+
+
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
+    return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 def _utc(epoch: float) -> dt.datetime:

@@ -46,10 +46,13 @@ def build_intermediate(key: PrivateKey, issuer: x509.Certificate, issuer_key: Pr
                        trust_domain: str, now: dt.datetime,
                        lifetime: dt.timedelta) -> x509.Certificate:
     not_after = min(now + lifetime, issuer.not_valid_after_utc)
+    serial = x509.random_serial_number()
+    # the serial in the name tells apart two intermediates made in the same second
+    name = f"MeshLens intermediate {now:%Y-%m-%d %H:%M:%S} {serial:x}"[:64]
     return (x509.CertificateBuilder()
-            .subject_name(_name(trust_domain, f"MeshLens intermediate {now:%Y-%m-%d %H:%M:%S}"))
+            .subject_name(_name(trust_domain, name))
             .issuer_name(issuer.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial)
             .not_valid_before(now - BACKDATE).not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_ca_usage(), critical=True)
@@ -90,6 +93,12 @@ def build_leaf(public_key: ec.EllipticCurvePublicKey, spiffe_id: str, issuer: x5
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                 issuer_key.public_key()), critical=False)
             .sign(issuer_key, hashes.SHA256()))
+
+
+def key_id(cert: x509.Certificate) -> str:
+    """Hex of the key identifier of ``cert``'s key: what the leaves it signs carry as
+    their authority key identifier."""
+    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest.hex()
 
 
 def uri_sans(cert_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:

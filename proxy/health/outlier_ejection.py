@@ -20,9 +20,11 @@ from proxy.health.endpoint_state import EndpointState
 from proxy.routing.destination_config import OutlierDetectionConfig
 
 CONNECT_FAILURE = "upstream_connect_failure"
+# connects that failed, the handshake with a peer of the wrong identity among them
+CONNECT_FAILURES = frozenset({CONNECT_FAILURE, "upstream_identity_mismatch"})
 # proxy-made failures that mean the upstream did not answer properly
 # (and an attempt that was retried: it got a retriable failure)
-UPSTREAM_FAILURES = frozenset({CONNECT_FAILURE, "upstream_reset", "upstream_protocol_error",
+UPSTREAM_FAILURES = frozenset({*CONNECT_FAILURES, "upstream_reset", "upstream_protocol_error",
                                "attempt_retried"})
 
 
@@ -56,7 +58,7 @@ class OutlierEjection:
     def record(self, state: EndpointState, status: int | None, error: str | None
                ) -> Ejection | None:
         """Count one outcome; returns the ejection it caused, if any."""
-        connect_failure = error == CONNECT_FAILURE
+        connect_failure = error in CONNECT_FAILURES
         if not connect_failure and error not in UPSTREAM_FAILURES and \
                 (status is None or status < 500):
             state.consecutive_5xx = 0

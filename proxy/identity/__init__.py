@@ -1,4 +1,5 @@
-"""The sidecar's side of the mesh identity: mTLS listener, rotation, authorization.
+"""The sidecar's side of the mesh identity: mTLS listener, rotation, authorization,
+and the check that an upstream peer is the destination's identity.
 
 ``run_identity_sidecar`` (bootstrap from the control plane, then a sidecar on
 mTLS until ``stop``) and the main classes are importable from here. They load
@@ -18,6 +19,7 @@ _EXPORTS = {
     "PeerIdentity": "proxy.identity.peer_identity",
     "SidecarIdentity": "proxy.identity.sidecar_identity",
     "TlsState": "proxy.identity.peer_identity",
+    "UpstreamIdentityCheck": "proxy.identity.upstream_identity",
     "run_identity_sidecar": "proxy.identity.sidecar_identity",
 }
 

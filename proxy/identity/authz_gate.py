@@ -2,9 +2,13 @@
 
 It reads the connection's TLS state (set by ``MtlsListener``), refuses revoked
 peers, asks the policy evaluator, and answers a denial itself with 403 and the
-deciding policy in ``x-meshlens-policy``. The evaluator is swapped whole when a
-new config snapshot arrives. While the inner handler runs, :func:`current_peer`
-gives the request's verified peer (the sidecar records it on the SERVER span).
+deciding policy in ``x-meshlens-policy``. In front of an :class:`InboundHandler`
+the denial goes through its :meth:`~InboundHandler.refuse`, so it has a SERVER
+span like any request, an error carrying ``meshlens.authz.policy``,
+``meshlens.authz.decision`` ("deny") and ``meshlens.authz.reason``. The
+evaluator is swapped whole when a new config snapshot arrives. While the inner
+handler (or the refusal) runs, :func:`current_peer` gives the request's verified
+peer (the sidecar records it on the SERVER span).
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from proxy.http_codec import split_target, target_path
 from proxy.identity.mtls_listener import IdentifiedDownstream
 from proxy.identity.peer_identity import NoIdentity, PeerIdentity, TlsState
 from proxy.identity.rotation import IdentityContexts
+from proxy.inbound import InboundHandler
 
 POLICY_HEADER = b"x-meshlens-policy"
+AUTHZ_POLICY = "meshlens.authz.policy"
+AUTHZ_DECISION = "meshlens.authz.decision"
+AUTHZ_REASON = "meshlens.authz.reason"
+DENIED_ERROR_TYPE = "authz_denied"  # error.type of a denied request's span
 DeniedCallback = Callable[[AuthzRequest, Denied, TlsState], None]
 _PEER: ContextVar[PeerIdentity | None] = ContextVar("meshlens_peer", default=None)
 
@@ -43,6 +52,7 @@ class AuthorizingHandler:
         self.evaluator = evaluator
         self._identity = identity
         self._on_denied = on_denied
+        self._refuse = inner.refuse if isinstance(inner, InboundHandler) else None
         self.denied = 0
 
     async def __call__(self, exchange: Exchange) -> None:
@@ -80,5 +90,15 @@ class AuthorizingHandler:
         self.denied += 1
         if self._on_denied is not None:
             self._on_denied(request, decision, state)
-        exchange.respond(403, f"{decision.reason}\n".encode(),
-                         [(POLICY_HEADER, decision.policy.encode("latin-1"))])
+        body = f"{decision.reason}\n".encode()
+        headers = [(POLICY_HEADER, decision.policy.encode("latin-1"))]
+        if self._refuse is None:
+            exchange.respond(403, body, headers)
+            return
+        peer = _PEER.set(state if isinstance(state, PeerIdentity) else None)
+        try:
+            self._refuse(exchange, 403, body, headers,
+                         {AUTHZ_POLICY: decision.policy, AUTHZ_DECISION: "deny",
+                          AUTHZ_REASON: decision.reason}, DENIED_ERROR_TYPE)
+        finally:
+            _PEER.reset(peer)

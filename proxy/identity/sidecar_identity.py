@@ -6,7 +6,9 @@ authorization in front of the forwarding handler, the upstream client context
 (reloaded in place on every rotation), and each config snapshot as a
 :class:`SidecarConfig` for ``Sidecar.apply_config``. :class:`IdentitySidecar`
 is a Sidecar wired to all three; its inbound SERVER spans carry the caller's
-SPIFFE ID as ``meshlens.peer.identity`` and its RED metrics the caller's service.
+SPIFFE ID as ``meshlens.peer.identity`` and its RED metrics the caller's service,
+and its new upstream connections must reach the destination's identity
+(:mod:`proxy.identity.upstream_identity`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from typing import Any
 from control.mesh_config import Policy, PolicyAction
 from control.policy import AuthzRequest, Denied, PolicyEvaluator
 from proxy.accept import Listener, RequestHandler
-from proxy.config import SidecarConfig
+from proxy.config import Endpoint, SidecarConfig
 from proxy.control_client import ControlClient
 from proxy.identity.authz_gate import AuthorizingHandler, DeniedCallback, current_peer
 from proxy.identity.mtls_listener import MtlsListener, MtlsMode
 from proxy.identity.peer_identity import PeerIdentity, TlsState
+from proxy.identity.upstream_identity import UpstreamIdentityCheck
 from proxy.inbound import InboundHandler
+from proxy.routing.destination import Destination
 from proxy.sidecar import Sidecar
 from proxy.telemetry import Direction, Headers, Hop, Telemetry
+from proxy.upstream_pool import PeerCheck
 
 log = logging.getLogger(__name__)
 MTLS_MODES = ("strict", "permissive", "disabled")
@@ -149,12 +154,27 @@ class IdentitySidecar(Sidecar):
         super().__init__(identity.config, upstream_ssl=identity.upstream_ssl, **options)
         self.identity = identity
         identity.apply_config = self.apply_config
+        self.upstream_identity = UpstreamIdentityCheck(
+            self._destinations_for, trust_domain=trust_domain_of(identity.client.spiffe_id),
+            namespace=identity.base.namespace)
+
+    def _upstream_peer_check(self) -> PeerCheck:
+        return self.upstream_identity
+
+    def _destinations_for(self, endpoint: Endpoint) -> tuple[Destination, ...]:
+        routes = self.routes
+        return routes.destinations_for(endpoint) if routes is not None else ()
 
     def _inbound_listener(self, inbound: InboundHandler, config: SidecarConfig) -> Listener:
         if self.telemetry is not None:
             record_peer_identity(self.telemetry)
         return self.identity.inbound_listener(inbound, config.bind_host, config.inbound_port,
                                               max_body_bytes=config.max_request_body_bytes)
+
+
+def trust_domain_of(spiffe_id: str) -> str:
+    """``mesh.test`` of ``spiffe://mesh.test/ns/default/sa/frontend``."""
+    return spiffe_id.removeprefix("spiffe://").split("/", 1)[0]
 
 
 def record_peer_identity(telemetry: Telemetry) -> None:

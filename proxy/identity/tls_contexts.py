@@ -44,6 +44,15 @@ class IdentityMaterial:
         return format(self.leaf.serial_number, "x")
 
     @property
+    def issuer_key_id(self) -> str:
+        """Hex key identifier of the CA key that signed the leaf (its AKI), or ""."""
+        try:
+            aki = self.leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        except x509.ExtensionNotFound:
+            return ""
+        return aki.value.key_identifier.hex() if aki.value.key_identifier else ""
+
+    @property
     def not_before(self) -> dt.datetime:
         return self.leaf.not_valid_before_utc
 

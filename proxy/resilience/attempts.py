@@ -155,6 +155,8 @@ class Attempts:
                 return await send(self._exchange.head, body, self._pool, endpoint,
                                   self._request), ""
         except AttemptFailed as failed:
+            if failed.event is not None:
+                self._hop.add_event(*failed.event)
             return None, failed.reason
         except TimeoutError:
             self._hop.add_event(TIMEOUT, {"meshlens.timeout": "per_try",

@@ -18,6 +18,7 @@ from proxy.resilience.config import IDEMPOTENT_METHODS, RetryConfig
 # proxy failure reasons (x-meshlens-reason) to the retry_on condition they meet
 _FAILURE_CONDITIONS = {
     "upstream_connect_failure": "connect-failure",
+    "upstream_identity_mismatch": "connect-failure",  # refused after the handshake, unsent
     "upstream_reset": "reset",
     "upstream_protocol_error": "reset",
     "per_try_timeout": "timeout",

@@ -4,6 +4,7 @@
 
     destinations:
       - service: catalog
+        identity: spiffe://cluster.local/ns/shop/sa/catalog   # what its endpoints present
         lb: ewma                      # round_robin | least_request | ewma
         endpoints:
           - 127.0.0.1:25006           # no labels
@@ -13,6 +14,11 @@
         outlier_detection: {consecutive_5xx: 5, consecutive_connect_failures: 5,
                             base_ejection_time: 30s, max_ejection_time: 300s,
                             max_ejection_percent: 10}
+
+``identity`` is the SPIFFE ID the endpoints must present over mTLS (the control
+plane fills it in from mesh.yaml); an identity sidecar checks it on every new
+upstream connection and, when it is not given, expects
+``spiffe://<its trust domain>/ns/<its namespace>/sa/<service>``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from proxy.config_fields import MISSING, Fields
 LB_POLICIES = ("round_robin", "least_request", "ewma")
 _HOST = re.compile(r"^[A-Za-z0-9_.-]+$|^\[[0-9A-Fa-f:.]+\]$")
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_SPIFFE_ID = re.compile(r"^spiffe://[a-z0-9.-]+(/[A-Za-z0-9._-]+)+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,7 @@ class DestinationConfig:
     lb: str = "round_robin"
     health_check: HealthCheckConfig | None = None
     outlier_detection: OutlierDetectionConfig | None = None
+    identity: str | None = None  # SPIFFE ID its endpoints present over mTLS
 
     def versions(self) -> set[str]:
         return {v for e in self.endpoints if (v := e.version) is not None}
@@ -95,6 +103,8 @@ class DestinationConfig:
         out: dict[str, Any] = {"service": self.service, "lb": self.lb, "endpoints": [
             {"address": str(e.address), "labels": dict(e.labels)} if e.labels
             else str(e.address) for e in self.endpoints]}
+        if self.identity is not None:
+            out["identity"] = self.identity
         for key in ("health_check", "outlier_detection"):
             block = getattr(self, key)
             if block is not None:
@@ -103,11 +113,18 @@ class DestinationConfig:
 
 
 def parse_destination(item: Any, where: str, add: AddProblem) -> DestinationConfig | None:
-    fields = Fields(item, where, add, ("service", "lb", "endpoints", "health_check",
-                                       "outlier_detection"))
+    fields = Fields(item, where, add, ("service", "identity", "lb", "endpoints",
+                                       "health_check", "outlier_detection"))
     if not fields.ok:
         return None
     service = fields.text("service")
+    identity: str | None = None
+    if fields.get("identity") is not MISSING:
+        identity = fields.text("identity")
+        if identity is not None and not _SPIFFE_ID.match(identity):
+            add(fields.path("identity"), f"expected a SPIFFE ID like "
+                f"spiffe://cluster.local/ns/default/sa/{service or 'catalog'}, got {identity!r}")
+            identity = None
     endpoints = parse_endpoints(fields.require("endpoints"), fields.path("endpoints"), add)
     health: HealthCheckConfig | None = None
     if (block := fields.get("health_check")) is not MISSING:
@@ -119,7 +136,8 @@ def parse_destination(item: Any, where: str, add: AddProblem) -> DestinationConf
                                              OutlierDetectionConfig.__dataclass_fields__))
     return DestinationConfig(service=(service or "").lower(), endpoints=endpoints,
                              lb=fields.choice("lb", "round_robin", LB_POLICIES),
-                             health_check=health, outlier_detection=outliers)
+                             health_check=health, outlier_detection=outliers,
+                             identity=identity)
 
 
 def parse_endpoints(value: Any, where: str, add: AddProblem) -> tuple[LabeledEndpoint, ...]:

@@ -190,6 +190,11 @@ class RouteTable:
             for name, config in resolve_destinations(routes, destinations).items()
             if config.endpoints
         }
+        self._by_endpoint: dict[Endpoint, tuple[Destination, ...]] = {}
+        for listing in self.destinations.values():
+            for state in listing.states:
+                listed = self._by_endpoint.get(state.address, ())
+                self._by_endpoint[state.address] = (*listed, listing)
         self._by_host: dict[str, list[RouteTarget]] = {}
         for route in routes:
             destination = self.destinations.get(route.service)
@@ -217,6 +222,10 @@ class RouteTable:
         state = destination.pick()
         destination.report(state, None, None, None)
         return state.address
+
+    def destinations_for(self, endpoint: Endpoint) -> tuple[Destination, ...]:
+        """The destinations that list ``endpoint`` (for the identity it must present)."""
+        return self._by_endpoint.get(endpoint, ())
 
     def endpoint_states(self) -> dict[str, dict[Endpoint, EndpointState]]:
         return {name: {s.address: s for s in d.states} for name, d in self.destinations.items()}

@@ -152,7 +152,7 @@ async def test_watch_without_change_answers_304_after_the_timeout(control):
         await client.stop()
 
 
-async def test_non_admin_cannot_revoke_or_list(control):
+async def test_non_admin_cannot_revoke_list_or_rotate(control):
     client = await started_client(control)
     try:
         material = client.identity.current.material
@@ -162,6 +162,10 @@ async def test_non_admin_cannot_revoke_or_list(control):
             await as_frontend.revoke(identity=FRONTEND)
         with pytest.raises(RuntimeError, match="403"):
             await as_frontend.certificates()
+        intermediate = control.state.ca.intermediate
+        with pytest.raises(RuntimeError, match="403"):
+            await as_frontend.rotate_intermediate()
+        assert control.state.ca.intermediate == intermediate
     finally:
         await client.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from control.audit import (
     read_audit_events,
     read_json_lines,
 )
-from storage import Store
+from storage import AuditQuery, AuditRecord, Store
 
 
 def test_events_reach_audit_log_and_the_jsonl_file(chdb_store: Store, tmp_path: Path):
@@ -44,3 +45,19 @@ def test_a_failing_sink_does_not_lose_the_event_for_the_others(tmp_path: Path):
     jsonl = tmp_path / "audit.jsonl"
     AuditLog([Broken(), JsonLinesAuditSink(jsonl)]).record("request_denied", actor="x")
     assert [e.action for e in read_json_lines(jsonl)] == ["request_denied"]
+
+
+def test_store_writes_audit_rows_and_filters_them_by_actor_and_time(chdb_store: Store):
+    actor = f"spiffe://mesh.test/ns/meshlens/sa/admin-{uuid.uuid4().hex[:8]}"
+    at = [dt.datetime.fromtimestamp(1_790_000_100 + i, dt.UTC) for i in range(3)]
+    same = AuditRecord(at[1], actor, "request_denied", "spiffe://x", reason="deny-all")
+    chdb_store.write_audit([AuditRecord(at[0], actor, "ca_rotation", "MeshLens intermediate",
+                                        "1f", "drill", '{"config_version": 2}'), same])
+    chdb_store.write_audit([same])  # the same denial twice is two events, both kept
+    chdb_store.write_audit([])
+    rows = chdb_store.audit_events(AuditQuery(actor=actor))
+    assert [r.action for r in rows] == ["request_denied", "request_denied", "ca_rotation"]
+    assert rows[-1] == AuditRecord(at[0], actor, "ca_rotation", "MeshLens intermediate", "1f",
+                                   "drill", '{"config_version": 2}')
+    window = AuditQuery(actor=actor, start_s=1_790_000_100, end_s=1_790_000_101, limit=5)
+    assert [r.action for r in chdb_store.audit_events(window)] == ["ca_rotation"]

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from control.ca import CertificateAuthority, CsrRejected, SpiffeId, uri_sans
+from control.ca import CertificateAuthority, CsrRejected, RootKeyUnavailable, SpiffeId, uri_sans
 from control.ca.certificate_builders import build_root
 from control.ca.key_files import generate_key, write_certificate, write_private_key
 from control.certificate_inventory import CertificateInventory
@@ -105,3 +105,43 @@ def test_inventory_statuses_and_revocation_versions(tmp_path: Path):
     assert not inventory.revoke(serial=a.serial_hex)  # twice is no change
     assert [r.status for r in CertificateInventory(tmp_path / "certs.json").rows()] == [
         "revoked", "expired"]
+
+
+def aki_of(cert: x509.Certificate) -> str:
+    aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier is not None
+    return aki.key_identifier.hex()
+
+
+def test_rotated_intermediate_signs_new_leaves_and_old_leaves_still_chain():
+    ca = CertificateAuthority.create("mesh.test")
+    old_leaf, old_intermediate = chain_of(ca.issue_with_key(str(FRONTEND))[0].chain_pem)
+    bundle = ca.trust_bundle_pem()
+    assert ca.rotate_intermediate() == old_intermediate
+    new_leaf, new_intermediate = chain_of(ca.issue_with_key(str(FRONTEND))[0].chain_pem)
+    assert new_intermediate == ca.intermediate != old_intermediate
+    assert new_intermediate.subject != old_intermediate.subject  # even within one second
+    new_intermediate.verify_directly_issued_by(ca.root)
+    new_leaf.verify_directly_issued_by(new_intermediate)
+    old_leaf.verify_directly_issued_by(old_intermediate)  # its own chain, same root
+    old_intermediate.verify_directly_issued_by(ca.root)
+    assert ca.trust_bundle_pem() == bundle  # roots only: nothing for the proxies to change
+    assert aki_of(new_leaf) == ca.signing_key_id != aki_of(old_leaf)
+
+
+def test_rotation_on_disk_reads_the_root_key_then_and_saves_the_new_intermediate(
+        tmp_path: Path):
+    ca = CertificateAuthority.load_or_create(tmp_path, "mesh.test")
+    previous = ca.intermediate
+    ca.rotate_intermediate()
+    again = CertificateAuthority.load_or_create(tmp_path, "mesh.test")
+    assert again.intermediate == ca.intermediate != previous
+    assert again.signing_key_id == ca.signing_key_id
+    assert stat.S_IMODE((tmp_path / "intermediate-key.pem").stat().st_mode) == 0o600
+    (tmp_path / "root-key.pem").rename(tmp_path / "offline-root-key.pem")
+    with pytest.raises(RootKeyUnavailable, match=r"root-key\.pem"):
+        again.rotate_intermediate()
+    write_private_key(tmp_path / "root-key.pem", generate_key())  # not the root's
+    with pytest.raises(RootKeyUnavailable, match="not the key of the root"):
+        again.rotate_intermediate()
+    assert again.intermediate == ca.intermediate  # a failed rotation changes nothing
