@@ -24,7 +24,6 @@ the next round that lands carries the whole count on. Writing makes no spans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -45,6 +44,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 
 from collector.admin import METRICS
+from collector.background import cancel_and_wait
 from collector.config import CollectorConfigError, SelfMetricsConfig
 from collector.exporters.export_latency import ExportLatency
 from collector.pipeline import new_token
@@ -221,10 +221,7 @@ class SelfMetrics:
     async def stop(self) -> None:
         """Stop the rounds; a write in progress gets STOP_WAIT_S. Safe before start, and twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._writing is not None and not self._writing.done():
             await asyncio.wait({self._writing}, timeout=STOP_WAIT_S)
 

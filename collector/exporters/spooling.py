@@ -16,12 +16,12 @@ Without a spool directory this is a RetryingExporter that raises when it gives u
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from collector.background import cancel_and_wait
 from collector.config import RetryConfig
 from collector.exporters.export_latency import ExportLatency
 from collector.exporters.retrying import RetryingExporter
@@ -88,10 +88,7 @@ class SpoolingExporter:
     async def stop(self) -> None:
         """Stop replaying; what is still spooled stays on disk for the next start."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def push(self, batch: ExportBatch) -> None:
         if self._spool is None or not len(self._spool):

@@ -13,11 +13,11 @@ service graph reads span facts, and the requests go on in `ExportBatch.otlp`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from collector.background import cancel_and_wait
 from collector.pipeline import BatchExporter, ExportBatch
 from collector.processors.servicegraph import ServiceGraphProcessor
 from collector.processors.spanmetrics import SpanMetricsAggregator
@@ -77,10 +77,7 @@ class DerivedSignals:
     async def stop(self) -> None:
         """Settle every pair still waiting and export what that gives. Safe twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._graph is not None:
             await self._flush(everything=True)
 

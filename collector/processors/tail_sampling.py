@@ -27,7 +27,6 @@ decides and writes them all, a kill -9 loses them (as it does the batch queue).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -36,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
+from collector.background import cancel_and_wait
 from collector.config import TailSamplingConfig
 from collector.pipeline import BatchExporter, ExportBatch
 from collector.self_tracing import suppress_self_tracing
@@ -270,10 +270,7 @@ class TailSamplingProcessor:
     async def stop(self) -> None:
         """Decide every waiting trace and write the kept ones. Safe before start, and twice."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         async with self._lock:  # waits for a shielded flush the cancel interrupted
             self.sampler.decide_due(everything=True)
             await self._export(ExportBatch(spans=self.sampler.take()))
