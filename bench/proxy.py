@@ -9,8 +9,10 @@ Cases, each loaded with wrk: the upstream directly; nginx as a reverse proxy
 sampled, RED metrics, spans and metrics exported over OTLP/HTTP to the nginx
 upstream, which answers 200 to every POST). Figures: throughput at 16
 connections, p50/p99 at 1 connection (added = minus direct). Then the two-sidecar
-hop (client sidecar outbound -> server sidecar inbound, plaintext: mTLS is not
-there yet) at a fixed rate with bench/fixed_rate.py: added p90/p99, and RSS.
+hop (client sidecar outbound -> server sidecar inbound, telemetry on) at a fixed
+rate with bench/fixed_rate.py, twice: plaintext, and over mTLS with certificates
+from our own CA (``control.testing.TestCA``; bench/tls_sidecar.py runs those
+sidecars): added p50/p90/p99, and RSS.
 
 The proxy under test is pinned to CPU 0, load and upstream to CPU 1 (taskset).
 Prints JSON; never pass/fail. Needs wrk and nginx (apt-get install wrk nginx).
@@ -92,15 +94,39 @@ def nginx(workdir: Path, name: str, port: int, location: str, upstream: str = ""
 
 
 def sidecar(workdir: Path, name: str, app_port: int, ports: dict[str, int], telemetry: bool,
-            otlp: str, routes: str = "") -> contextlib.AbstractContextManager[
-                subprocess.Popen[bytes]]:
+            otlp: str, routes: str = "", tls: Path | None = None
+            ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``python -m proxy``; with ``tls`` (a directory from :func:`issue_identities`), a
+    sidecar that speaks mTLS with that identity (bench/tls_sidecar.py)."""
     conf = workdir / f"{name}.yaml"
     conf.write_text(f"service: {name}\nversion: v1\napp_port: {app_port}\n"
                     f"inbound_port: {ports['inbound']}\noutbound_port: {ports['outbound']}\n"
                     f"admin_port: {ports['admin']}\ntelemetry: {str(telemetry).lower()}\n"
                     f"otlp_endpoint: {otlp}\n{routes}")
-    return process([PYTHON, "-m", "proxy", "--config", str(conf), "--log-level", "WARNING"],
-                   PROXY_CPU, ports["inbound"])
+    if tls is None:
+        command = [PYTHON, "-m", "proxy", "--config", str(conf), "--log-level", "WARNING"]
+    else:
+        command = [PYTHON, str(ROOT / "bench" / "tls_sidecar.py"), "--config", str(conf),
+                   "--tls", str(tls)]
+    return process(command, PROXY_CPU, ports["inbound"])
+
+
+def issue_identities(workdir: Path, services: tuple[str, ...]) -> dict[str, Path]:
+    """A test CA and one identity per service: chain.pem, key.pem, bundle.pem each."""
+    sys.path.insert(0, str(ROOT))
+    from control.testing import TestCA
+
+    ca = TestCA("mesh.test")
+    out = {}
+    for service in services:
+        identity = ca.identity(service)
+        directory = workdir / f"tls-{service}"
+        directory.mkdir(mode=0o700)
+        (directory / "chain.pem").write_bytes(identity.chain_pem)
+        (directory / "key.pem").write_bytes(identity.key_pem)
+        (directory / "bundle.pem").write_bytes(identity.bundle_pem)
+        out[service] = directory
+    return out
 
 
 def wrk(url: str, connections: int, duration: int, host: str | None = None) -> dict[str, float]:
@@ -169,27 +195,35 @@ def run(duration: int, rate: int) -> dict[str, object]:
                     figures = measure(f"http://127.0.0.1:{ports['inbound']}/", duration)
                     results[f"meshlens_telemetry_{'on' if telemetry else 'off'}"] = {
                         **figures, "rss_mb": rss_mb(proc.pid)}
-            results["two_sidecar_hop"] = two_hops(work, app_port, rate, duration)
+            direct = fixed_rate(f"http://127.0.0.1:{app_port}/", rate, duration)
+            results["two_sidecar_hop"] = two_hops(work, app_port, rate, duration, direct)
+            results["two_sidecar_hop_mtls"] = two_hops(
+                work, app_port, rate, duration, direct,
+                issue_identities(work, ("client", "server")))
     summarize(results)
     return results
 
 
-def two_hops(work: Path, app_port: int, rate: int, duration: int) -> dict[str, object]:
+def two_hops(work: Path, app_port: int, rate: int, duration: int, direct: dict[str, float],
+             tls: dict[str, Path] | None = None) -> dict[str, object]:
+    """Client sidecar outbound -> server sidecar inbound -> upstream at ``rate``, telemetry
+    on; over mTLS when ``tls`` has an identity for "client" and "server"."""
     app = f"http://127.0.0.1:{app_port}"
-    direct = fixed_rate(app + "/", rate, duration)
     server = {k: free_port() for k in ("inbound", "outbound", "admin")}
     client = {k: free_port() for k in ("inbound", "outbound", "admin")}
     routes = (f"routes:\n  - host: server\n    service: server\n"
               f"    endpoints: [\"127.0.0.1:{server['inbound']}\"]\n")
-    with sidecar(work, "server", app_port, server, True, app) as server_proc, \
-            sidecar(work, "client", 9, client, True, app, routes) as client_proc:
+    with sidecar(work, "server", app_port, server, True, app,
+                 tls=tls["server"] if tls else None) as server_proc, \
+            sidecar(work, "client", 9, client, True, app, routes,
+                    tls=tls["client"] if tls else None) as client_proc:
         wait_port(client["outbound"])
         hop = fixed_rate(f"http://127.0.0.1:{client['outbound']}/", rate, duration, "server")
         rss = {"client_rss_mb": rss_mb(client_proc.pid), "server_rss_mb": rss_mb(server_proc.pid)}
-    return {"transport": "plaintext (mTLS not implemented yet)", "telemetry": "on",
-            "direct": direct, "through_two_sidecars": hop, **rss,
-            "added_p90_ms": round(hop["p90_ms"] - direct["p90_ms"], 3),
-            "added_p99_ms": round(hop["p99_ms"] - direct["p99_ms"], 3)}
+    return {"transport": "mTLS (client sidecar -> server sidecar)" if tls else "plaintext",
+            "telemetry": "on", "direct": direct, "through_two_sidecars": hop, **rss,
+            **{f"added_{p}_ms": round(hop[f"{p}_ms"] - direct[f"{p}_ms"], 3)
+               for p in ("p50", "p90", "p99")}}
 
 
 def summarize(results: dict[str, object]) -> None:

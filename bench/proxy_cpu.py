@@ -14,7 +14,8 @@ sidecars and a keep-alive client over loopback. Cases:
 each with telemetry off and on (a span per request, every request sampled, RED
 metrics, OTLP export every second to the app, which answers 200 to the POSTs).
 Figures per request: ``loop_us`` is CPU time of the event-loop thread (the request
-path), ``process_us`` that of the whole process (export thread included);
+path, the export task included: it runs on the loop), ``process_us`` that of the
+whole process (equal since there is no export thread);
 ``added_*`` subtract ``direct``. Each is the median of ``--repeats`` runs (min in
 ``*_min``). Prints JSON; never pass/fail.
 """

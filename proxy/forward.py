@@ -27,9 +27,10 @@ from proxy.http_serialize import (
     upgrade_headers,
 )
 from proxy.tunnel import relay_tunnel
-from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamReset
+from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamRefused, UpstreamReset
 
 REASON_HEADER = b"x-meshlens-reason"
+SpanEvent = tuple[str, dict[str, str | int]]  # name, attributes
 
 
 @dataclass(slots=True)
@@ -39,14 +40,16 @@ class Outcome:
     status: int | None
     error: str | None = None
     response_size: int = 0
+    event: SpanEvent | None = None  # for the hop's span: why the proxy failed it
 
 
 class AttemptFailed(Exception):
     """An attempt that got no response head; ``reason`` is its ``x-meshlens-reason``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, event: SpanEvent | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.event = event
 
 
 @dataclass(slots=True)
@@ -74,7 +77,7 @@ async def forward(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, ta
     try:
         answered = await send(head, exchange.body, pool, endpoint, request)
     except AttemptFailed as failure:
-        return fail(exchange, 502, failure.reason)
+        return fail(exchange, 502, failure.reason, failure.event)
     return await relay(exchange, pool, answered)
 
 
@@ -90,6 +93,8 @@ async def send(head: RequestHead, body: BodySource, pool: UpstreamPool, endpoint
     for attempt in (1, 2):
         try:
             conn, reused = await pool.acquire(endpoint)
+        except UpstreamRefused as error:  # e.g. not the identity the destination has
+            raise AttemptFailed(error.reason, error.event) from error
         except (TimeoutError, OSError) as error:
             raise AttemptFailed("upstream_connect_failure") from error
         pump: asyncio.Task[None] | None = None
@@ -154,10 +159,11 @@ async def _stop_pump(pump: asyncio.Task[None] | None) -> None:
             await pump
 
 
-def fail(exchange: Exchange, status: int, reason: str) -> Outcome:
+def fail(exchange: Exchange, status: int, reason: str, event: SpanEvent | None = None
+         ) -> Outcome:
     """Answer with a proxy-made error carrying ``x-meshlens-reason``."""
     exchange.respond(status, reason.encode() + b"\n", [(REASON_HEADER, reason.encode())])
-    return Outcome(status, reason)
+    return Outcome(status, reason, 0, event)
 
 
 def _with_body(request: bytes, body: BodyStream, chunked: bool) -> list[bytes]:
@@ -178,30 +184,63 @@ async def _pump_request(body: BodySource, conn: UpstreamConnection, chunked: boo
         conn.write(LAST_CHUNK)
 
 
-async def _relay_response(exchange: Exchange, conn: UpstreamConnection,
-                          response: ResponseHead) -> Outcome:
-    downstream = exchange.conn
+def relay_received(exchange: Exchange, conn: UpstreamConnection,
+                   response: ResponseHead) -> Outcome:
+    """Relay a response received whole (``conn.complete``) in one write, without waiting;
+    the caller returns the connection to the pool."""
+    head, chunked_out = _downstream_head(exchange, response)
+    pending = [head]
+    body = conn.body
+    size = 0
+    while chunk := body.read_nowait():
+        size += len(chunk)
+        pending.append(encode_chunk(chunk) if chunked_out else chunk)
+    if chunked_out:
+        pending.append(LAST_CHUNK)
+    exchange.conn.writelines(pending)
+    return Outcome(response.status, None, size)
+
+
+def _downstream_head(exchange: Exchange, response: ResponseHead) -> tuple[bytes, bool]:
+    """The response head as this hop sends it downstream, and whether its body goes
+    out chunked."""
     request = exchange.head
-    headers = response_end_to_end(response)
     chunked_out = False
+    framing = b""  # this hop's framing and connection lines
     if response.has_body:
         if response.framing is Framing.UNTIL_CLOSE:
             if request.version == "1.1":
                 chunked_out = True
-                headers += framing_headers(Framing.CHUNKED, None)
+                framing = _CHUNKED_LINE
             else:
                 exchange.close_after = True
-        else:
-            chunked_out = response.framing is Framing.CHUNKED
-            headers += framing_headers(response.framing, response.content_length)
+        elif response.framing is Framing.CHUNKED:
+            chunked_out = True
+            framing = _CHUNKED_LINE
+        elif response.content_length is not None:
+            framing = b"Content-Length: %d\r\n" % response.content_length
     elif response.content_length is not None and request.method == b"HEAD":
-        headers += framing_headers(Framing.LENGTH, response.content_length)
+        framing = b"Content-Length: %d\r\n" % response.content_length
     if exchange.close_after:
-        headers.append((b"Connection", b"close"))
+        framing += b"Connection: close\r\n"
     elif request.version == "1.0":
-        headers.append((b"Connection", b"keep-alive"))
+        framing += b"Connection: keep-alive\r\n"
+    headers = response.forwarded
+    if headers is None:
+        headers = response_end_to_end(response)
+    return serialize_response_head(response.status, response.reason, headers, framing), \
+        chunked_out
+
+
+_CHUNKED_LINE = b"Transfer-Encoding: chunked\r\n"
+
+
+async def _relay_response(exchange: Exchange, conn: UpstreamConnection,
+                          response: ResponseHead) -> Outcome:
+    downstream = exchange.conn
+    head, chunked_out = _downstream_head(exchange, response)
     # What has arrived goes out with the head in one write; the rest as it comes.
-    pending = [serialize_response_head(response.status, response.reason, headers)]
+    pending = [head]
     body = conn.body
     size = 0
     try:

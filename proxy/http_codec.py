@@ -47,10 +47,10 @@ class MessageSink(Protocol):
     def on_end(self) -> None: ...
 
 
-def _framing(noted: Headers) -> tuple[Framing, int | None]:
-    """Body framing from the noted (lowercase) headers; raises HttpError when ambiguous."""
-    lengths = [v for k, v in noted if k == b"content-length"]
-    codings = [v for k, v in noted if k == b"transfer-encoding"]
+def _framing(lengths: list[bytes] | None, codings: list[bytes] | None
+             ) -> tuple[Framing, int | None]:
+    """Body framing from the Content-Length and Transfer-Encoding values; raises
+    HttpError when ambiguous."""
     if lengths and codings:
         raise HttpError(400, "both Content-Length and Transfer-Encoding")
     if codings:
@@ -69,13 +69,58 @@ def _framing(noted: Headers) -> tuple[Framing, int | None]:
     return Framing.NONE, None
 
 
+# what a head's headers say, sorted in one pass (see _ParserAdapter)
+_Sorted = tuple[Headers, Headers, list[bytes] | None, list[bytes] | None, int, bytes | None]
+
+
+def _sort_headers(headers: Headers, noted_names: frozenset[bytes], kept: frozenset[bytes],
+                  unforwarded: frozenset[bytes]) -> _Sorted:
+    """(noted, forwarded, Content-Length values, Transfer-Encoding values, Host count,
+    Upgrade value) of a head's headers."""
+    noted: Headers = []
+    forwarded: Headers = []
+    lengths = codings = connection = None
+    hosts = 0
+    upgrade = None
+    for pair in headers:
+        low = pair[0].lower()
+        if low not in noted_names:
+            forwarded.append(pair)
+            continue
+        value = pair[1]
+        noted.append((low, value))
+        if low in kept:
+            forwarded.append(pair)
+        if low == b"host":
+            hosts += 1
+        elif low == b"content-length":
+            lengths = [value] if lengths is None else [*lengths, value]
+        elif low == b"transfer-encoding":
+            codings = [value] if codings is None else [*codings, value]
+        elif low == b"connection":
+            connection = [value] if connection is None else [*connection, value]
+        elif low == b"upgrade" and upgrade is None:
+            upgrade = value
+    if connection is not None:  # the headers it names are hop-by-hop too
+        named = {t.strip().lower() for v in connection for t in v.split(b",")}
+        named.difference_update(unforwarded)  # not forwarded anyway
+        if named:
+            forwarded = [(k, v) for k, v in forwarded if k.lower() not in named]
+    return noted, forwarded, lengths, codings, hosts, upgrade
+
+
 class _ParserAdapter:
     """httptools callbacks shared by the request and response parsers.
 
-    Each header is sorted as it arrives: all go to ``headers``; those named in
-    ``noted_names`` also to ``noted`` (lowercase name); the rest, and ``kept`` ones,
-    to ``forwarded``.
+    A header callback only collects (the C parser calls it once per header, so it
+    is kept short); at the end of the head the headers are sorted in one pass: all
+    in ``headers``; those named in ``noted_names`` also in ``noted`` (lowercase
+    name); the rest, and ``kept`` ones, in ``forwarded``, without the headers a
+    Connection header names.
     """
+
+    __slots__ = ("_head_size", "_headers", "_kept", "_max_head", "_noted_names", "_sink",
+                 "_unforwarded", "_url", "in_head")
 
     def __init__(self, sink: MessageSink, max_head_bytes: int, noted_names: frozenset[bytes],
                  kept: frozenset[bytes] = frozenset()) -> None:
@@ -83,58 +128,39 @@ class _ParserAdapter:
         self._max_head = max_head_bytes
         self._noted_names = noted_names
         self._kept = kept
+        self._unforwarded = noted_names - kept
         self._headers: Headers = []
-        self._noted: Headers = []
-        self._forwarded: Headers = []
         self._url = b""
         self._head_size = 0
         self.in_head = False
 
     def on_message_begin(self) -> None:
         self._headers = []
-        self._noted = []
-        self._forwarded = []
         self._url = b""
         self._head_size = 0
         self.in_head = True
 
     def on_url(self, piece: bytes) -> None:
         self._url += piece
-        self._count(len(piece))
+        self._head_size += len(piece)
+        if self._head_size > self._max_head:
+            raise HttpError(431, "request header fields too large")
 
     def on_status(self, piece: bytes) -> None:
         self._url += piece
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
         value = value or b""
+        headers = self._headers
+        headers.append((name, value))
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._max_head:
             raise HttpError(431, "request header fields too large")
-        pair = (name, value)
-        headers = self._headers
-        headers.append(pair)
         if len(headers) > MAX_HEADERS:
             raise HttpError(431, "too many header fields")
-        low = name.lower()
-        if low in self._noted_names:
-            self._noted.append((low, value))
-            if low in self._kept:
-                self._forwarded.append(pair)
-        else:
-            self._forwarded.append(pair)
 
-    def _count(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > self._max_head:
-            raise HttpError(431, "request header fields too large")
-
-    def _end_to_end(self) -> Headers:
-        """``forwarded`` without the headers a Connection header names."""
-        named = {token.strip().lower() for key, value in self._noted if key == b"connection"
-                 for token in value.split(b",")}
-        if not named:
-            return self._forwarded
-        return [(k, v) for k, v in self._forwarded if k.lower() not in named]
+    def _sorted(self) -> _Sorted:
+        return _sort_headers(self._headers, self._noted_names, self._kept, self._unforwarded)
 
     def on_body(self, chunk: bytes) -> None:
         self._sink.on_body(chunk)
@@ -143,12 +169,17 @@ class _ParserAdapter:
         self._sink.on_end()
 
 
+_HOST_KEPT = frozenset({b"host"})
+
+
 class RequestParser(_ParserAdapter):
     """Feeds bytes from a downstream connection; raises HttpError on bad input."""
 
+    __slots__ = ("_body_bytes", "_max_body", "_parser", "_raw_head_bytes", "upgraded")
+
     def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        super().__init__(sink, max_head_bytes, REQUEST_NOTED, kept=frozenset({b"host"}))
+        super().__init__(sink, max_head_bytes, REQUEST_NOTED, kept=_HOST_KEPT)
         self._parser = httptools.HttpRequestParser(self)
         self._raw_head_bytes = 0
         self._max_body = max_body_bytes
@@ -191,24 +222,24 @@ class RequestParser(_ParserAdapter):
         if method == b"CONNECT":
             raise HttpError(501, "CONNECT not supported")
         version = parser.get_http_version()
-        noted = self._noted
-        hosts = sum(1 for k, _ in noted if k == b"host")
+        noted, forwarded, lengths, codings, hosts, upgrade_value = self._sorted()
         if hosts > 1 or (version == "1.1" and not hosts):
             raise HttpError(400, "exactly one Host header is required")
-        framing, length = _framing(noted) if noted else (Framing.NONE, None)
-        if length is not None and length > self._max_body:
-            raise HttpError(413, "request body too large")
+        if lengths is None and codings is None:
+            framing, length = Framing.NONE, None
+        else:
+            framing, length = _framing(lengths, codings)
+            if length is not None and length > self._max_body:
+                raise HttpError(413, "request body too large")
         upgrade = None
         if parser.should_upgrade():
-            upgrade = next((v for k, v in noted if k == b"upgrade"), None)
+            upgrade = upgrade_value
             if upgrade is None or framing is not Framing.NONE or version != "1.1":
                 raise HttpError(501, "protocol upgrade not supported")
             self.upgraded = True
         self._sink.on_head(RequestHead(
-            method=method, target=self._url, version=version, headers=self._headers,
-            keep_alive=parser.should_keep_alive(), framing=framing, content_length=length,
-            upgrade=upgrade, noted=noted, forwarded=self._end_to_end(),
-        ))
+            method, self._url, version, self._headers, parser.should_keep_alive(), framing,
+            length, upgrade, noted, forwarded))
 
     def on_body(self, chunk: bytes) -> None:
         self._body_bytes += len(chunk)
@@ -224,6 +255,8 @@ class ResponseParser(_ParserAdapter):
     before each request, once the last response ended cleanly (``clean``).
     """
 
+    __slots__ = ("_head_request", "_parser", "_upgrade_requested", "clean", "done", "upgraded")
+
     def __init__(self, sink: MessageSink, head_request: bool = False,
                  max_head_bytes: int = MAX_HEAD_BYTES, upgrade: bool = False) -> None:
         super().__init__(sink, max_head_bytes, HOP_BY_HOP)
@@ -235,7 +268,10 @@ class ResponseParser(_ParserAdapter):
         self.clean = False  # the last response ended where the next one may begin
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        self._headers = []
+        self._url = b""
+        self._head_size = 0
+        self.in_head = True
         self.clean = False
 
     def reset(self, head_request: bool, upgrade: bool) -> None:
@@ -275,8 +311,11 @@ class ResponseParser(_ParserAdapter):
             if not self._upgrade_requested:
                 raise HttpError(502, "101 without an upgrade request")
             self.upgraded = True
-        noted = self._noted
-        framing, length = _framing(noted) if noted else (Framing.NONE, None)
+        _, forwarded, lengths, codings, _, _ = self._sorted()
+        if lengths is None and codings is None:
+            framing, length = Framing.NONE, None
+        else:
+            framing, length = _framing(lengths, codings)
         no_body = (self._head_request or status in _NO_BODY_STATUSES
                    or (100 <= status < 200 and status != 101))
         if no_body:
@@ -286,11 +325,8 @@ class ResponseParser(_ParserAdapter):
         else:
             body_framing = framing
         head = ResponseHead(
-            status=status, reason=self._url, version=parser.get_http_version(),
-            headers=self._headers, keep_alive=parser.should_keep_alive(),
-            framing=body_framing, content_length=length, has_body=not no_body,
-            forwarded=self._end_to_end(),
-        )
+            status, self._url, parser.get_http_version(), self._headers,
+            parser.should_keep_alive(), body_framing, length, not no_body, forwarded)
         self._sink.on_head(head)
         if self._head_request:
             # httptools cannot be told to skip a HEAD answer's body: end it here.
@@ -300,6 +336,6 @@ class ResponseParser(_ParserAdapter):
     def on_message_complete(self) -> None:
         if not self.done and not self.upgraded:  # a tunnel ends when the upstream closes
             self.clean = True
-            super().on_message_complete()
+            self._sink.on_end()
 
 

@@ -9,8 +9,8 @@ arrive so that later stages never scan every header again.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
 import httptools
 
@@ -42,11 +42,30 @@ class HttpError(Exception):
         self.reason = reason
 
 
-class Framing(enum.Enum):
-    NONE = "none"
-    LENGTH = "length"
-    CHUNKED = "chunked"
-    UNTIL_CLOSE = "until_close"  # responses only: body ends when upstream closes
+class Framing:
+    """How a message's body is delimited: four values, compared by identity.
+
+    Not an ``enum.Enum``: looking up an Enum member costs ~0.1-0.2 us in Python
+    3.11, and the request path asks for these a dozen times per request.
+    """
+
+    __slots__ = ("value",)
+    NONE: ClassVar[Framing]
+    LENGTH: ClassVar[Framing]
+    CHUNKED: ClassVar[Framing]
+    UNTIL_CLOSE: ClassVar[Framing]  # responses only: body ends when upstream closes
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Framing.{self.value.upper()}"
+
+
+Framing.NONE = Framing("none")
+Framing.LENGTH = Framing("length")
+Framing.CHUNKED = Framing("chunked")
+Framing.UNTIL_CLOSE = Framing("until_close")
 
 
 @dataclass(slots=True)

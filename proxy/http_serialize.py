@@ -69,11 +69,13 @@ def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> by
     return b"".join(lines)
 
 
-def serialize_response_head(status: int, reason: bytes, headers: Headers) -> bytes:
+def serialize_response_head(status: int, reason: bytes, headers: Headers,
+                            more: bytes = b"") -> bytes:
+    """``more``: header lines already serialized (each ending CRLF), written last."""
     lines = [b"HTTP/1.1 %d " % status, reason, b"\r\n"]
     for key, value in headers:
         lines += (key, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
+    lines += (more, b"\r\n")
     return b"".join(lines)
 
 

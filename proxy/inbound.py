@@ -2,16 +2,20 @@
 
 Each request gets a SERVER span, a child of the caller's ``traceparent``; the app
 receives the new span's ``traceparent`` so its own calls continue the trace.
-Later stages slot in here: peer identity from mTLS and the authorization check.
+A request the sidecar answers itself before the app (the authorization gate of
+``proxy.identity`` denying it) gets its SERVER span through :meth:`InboundHandler.refuse`.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from proxy.accept import Exchange
 from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
 from proxy.http_codec import Headers, RequestHead, split_target, target_path
-from proxy.http_serialize import request_end_to_end
+from proxy.http_serialize import request_end_to_end, serialize_request_head
+from proxy.inline_forward import InlineForward
 from proxy.route import host_and_port
 from proxy.telemetry import Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
@@ -30,32 +34,62 @@ class InboundHandler:
     async def __call__(self, exchange: Exchange) -> None:
         head = exchange.head
         authority, target = split_target(head.target)
-        telemetry = self._telemetry
-        if telemetry.enabled:
-            host, port = host_and_port(authority or head.header(b"host") or b"")
-            peer_host, peer_port = exchange.conn.peer
-            hop = telemetry.start_hop(
-                "inbound", head.method, target_path(target), trace_source(head),
-                {
-                    "server.address": host or self._service,
-                    "server.port": port or self.listen_port,
-                    "network.peer.address": peer_host,
-                    "network.peer.port": peer_port,
-                    "url.scheme": "http",
-                    "network.protocol.version": head.version,
-                },
-            )
-        else:  # no span: only the caller's trace context is passed on
-            hop = telemetry.start_hop("inbound", head.method, "", trace_source(head), {})
+        hop = self._start_hop(exchange, authority, target)
         headers = with_trace_headers(head, hop)
         outcome: Outcome | None = None
         try:
             outcome = await forward(exchange, self._pool, self._app, target, headers)
         finally:
-            if outcome is None:
-                hop.finish(None, "downstream_reset")
-            else:
-                hop.finish(outcome.status, outcome.error)
+            finish_hop(hop, outcome)
+
+    def inline(self, exchange: Exchange) -> bool:
+        """The same for a bodyless request, from the parser callback (proxy.inline_forward)."""
+        head = exchange.head
+        authority, target = split_target(head.target)
+        hop = self._start_hop(exchange, authority, target)
+        request = serialize_request_head(head.method, target, with_trace_headers(head, hop))
+        InlineForward(exchange, self._pool, self._app, request, partial(finish_hop, hop)).start()
+        return True
+
+    def refuse(self, exchange: Exchange, status: int, body: bytes, headers: Headers,
+               attributes: dict[str, str | int], error_type: str) -> None:
+        """Answer ``exchange`` here, the app never called (an authorization denial), with
+        the SERVER span a forwarded request gets plus ``attributes``, as an error."""
+        authority, target = split_target(exchange.head.target)
+        hop = self._start_hop(exchange, authority, target)
+        if self._telemetry.enabled:
+            hop.attributes.update(attributes)
+        exchange.respond(status, body, headers)
+        hop.finish(status, error_type)
+
+    def _start_hop(self, exchange: Exchange, authority: bytes | None, target: bytes) -> Hop:
+        head = exchange.head
+        telemetry = self._telemetry
+        if not telemetry.enabled:  # no span: only the caller's trace context is passed on
+            return telemetry.start_hop("inbound", head.method, "", trace_source(head), {})
+        host, port = host_and_port(authority or head.header(b"host") or b"")
+        peer_host, peer_port = exchange.conn.peer
+        return telemetry.start_hop(
+            "inbound", head.method, target_path(target), trace_source(head),
+            {
+                "server.address": host or self._service,
+                "server.port": port or self.listen_port,
+                "network.peer.address": peer_host,
+                "network.peer.port": peer_port,
+                "url.scheme": "http",
+                "network.protocol.version": head.version,
+            },
+        )
+
+
+def finish_hop(hop: Hop, outcome: Outcome | None) -> None:
+    """End ``hop`` with what happened; None: the client went away before its answer."""
+    if outcome is None:
+        hop.finish(None, "downstream_reset")
+    else:
+        if outcome.event is not None:
+            hop.add_event(*outcome.event)
+        hop.finish(outcome.status, outcome.error)
 
 
 def trace_source(head: RequestHead) -> Headers:

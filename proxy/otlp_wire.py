@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
+_KIND_TIMES = struct.Struct("<BBBQBQ").pack  # tag, kind (< 128), tag, start, tag, end
 _CACHE_LIMIT = 4096
 _pairs: dict[tuple[str, str | int], bytes] = {}
 _fields: dict[tuple[int, tuple[str, str | int]], bytes] = {}
+_sets: dict[tuple[int, tuple[tuple[str, str | int], ...]], bytes] = {}
+_names: dict[str, bytes] = {}
 
 
 def _varint(value: int) -> bytes:
@@ -59,6 +62,19 @@ def key_value(key: str, value: str | int) -> bytes:
 
 
 def _attributes(tag: int, values: Mapping[str, str | int]) -> bytes:
+    """Encoded ``KeyValue`` fields; whole attribute sets repeat too (a route's requests
+    differ in a port, a path or a status at most), so the set is cached as well."""
+    key = (tag, tuple(values.items()))
+    encoded = _sets.get(key)
+    if encoded is None:
+        encoded = _attribute_fields(tag, values)
+        if len(_sets) >= _CACHE_LIMIT:
+            _sets.clear()
+        _sets[key] = encoded
+    return encoded
+
+
+def _attribute_fields(tag: int, values: Mapping[str, str | int]) -> bytes:
     cache = _fields
     out = []
     for pair in values.items():
@@ -81,11 +97,17 @@ def _span(hop: Hop) -> bytes:
     if hop.parent_span_id:
         parts += (b"\x22\x08", hop.parent_span_id.to_bytes(8, "big"))
         flags |= 0x200  # the parent is remote
-    parts += (_field(0x2A, hop.name.encode()), b"\x30", _varint(hop.kind),
-              b"\x39", _FIXED64(hop.start_ns), b"\x41", _FIXED64(hop.end_ns),
+    name = _names.get(hop.name)
+    if name is None:
+        name = _names[hop.name] = _field(0x2A, hop.name.encode())
+        if len(_names) > _CACHE_LIMIT:
+            _names.clear()
+    # kind (a one-byte varint), start and end times in one pack
+    parts += (name, _KIND_TIMES(0x30, hop.kind, 0x39, hop.start_ns, 0x41, hop.end_ns),
               _attributes(0x4A, hop.attributes))
-    for at, name, values in hop.events or ():
-        event = b"\x09" + _FIXED64(at) + _field(0x12, name.encode()) + _attributes(0x1A, values)
+    for at, event_name, values in hop.events or ():
+        event = (b"\x09" + _FIXED64(at) + _field(0x12, event_name.encode())
+                 + _attributes(0x1A, values))
         parts.append(_field(0x5A, event))
     if hop.error:
         parts.append(b"\x7a\x02\x18\x02")  # status { code: STATUS_CODE_ERROR }
@@ -93,14 +115,23 @@ def _span(hop: Hop) -> bytes:
     return b"".join(parts)
 
 
-def encode_spans(hops: Sequence[Hop], resource: Mapping[str, str],
-                 scope: str = "meshlens.proxy") -> bytes:
-    """One ``ExportTraceServiceRequest`` with one resource and one scope."""
-    spans = b"".join(_field(0x12, _span(hop)) for hop in hops)
-    scope_spans = _field(0x0A, _field(0x0A, scope.encode())) + spans
+def encode_span_fields(hops: Sequence[Hop]) -> bytes:
+    """The ``spans`` fields of a ``ScopeSpans`` for ``hops``: encode a batch a slice at a
+    time, join the slices and wrap them once with :func:`export_request`."""
+    return b"".join([_field(0x12, _span(hop)) for hop in hops])
+
+
+def export_request(span_fields: bytes, resource: Mapping[str, str],
+                   scope: str = "meshlens.proxy") -> bytes:
+    """One ``ExportTraceServiceRequest`` with one resource and one scope around
+    ``span_fields`` (from :func:`encode_span_fields`)."""
+    scope_spans = _field(0x0A, _field(0x0A, scope.encode())) + span_fields
     resource_spans = (_field(0x0A, _attributes(0x0A, resource))
                       + _field(0x12, scope_spans))
     return _field(0x0A, resource_spans)
 
 
-
+def encode_spans(hops: Sequence[Hop], resource: Mapping[str, str],
+                 scope: str = "meshlens.proxy") -> bytes:
+    """One ``ExportTraceServiceRequest`` with one resource and one scope."""
+    return export_request(encode_span_fields(hops), resource, scope)

@@ -10,17 +10,21 @@ keep-alive connection with a CLIENT span around it. Unknown hosts get 503 with
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from proxy.accept import Exchange
 from proxy.clock import Clock
 from proxy.config import Endpoint
+from proxy.exchange import RestOfExchange
 from proxy.forward import Outcome, fail, forward
-from proxy.http_codec import split_target, target_path
-from proxy.inbound import trace_source, with_trace_headers
+from proxy.http_codec import Headers, split_target, target_path
+from proxy.http_serialize import serialize_request_head
+from proxy.inbound import finish_hop, trace_source, with_trace_headers
+from proxy.inline_forward import InlineForward
 from proxy.interception import OriginalDestinations
-from proxy.resilience.route_guard import RouteGuards
+from proxy.resilience.route_guard import RouteGuard, RouteGuards
 from proxy.route import RequestPicks, RouteTable, host_and_port
-from proxy.telemetry import Telemetry
+from proxy.telemetry import Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
 
@@ -42,6 +46,20 @@ class OutboundHandler:
         await self.guards.stop()
 
     async def __call__(self, exchange: Exchange) -> None:
+        rest = self._route(exchange, inline=False)
+        if rest is not None:
+            await rest()
+
+    def inline(self, exchange: Exchange) -> bool:
+        """The same for a bodyless request, from the parser callback: plain forwarding
+        goes inline (proxy.inline_forward), a route's policy continues in the worker."""
+        rest = self._route(exchange, inline=True)
+        if rest is not None:
+            exchange.conn.inline_continue(rest)
+        return True
+
+    def _route(self, exchange: Exchange, inline: bool) -> RestOfExchange | None:
+        """Route ``exchange``; answer it, forward it inline, or return the rest to await."""
         head = exchange.head
         authority, target = split_target(head.target)
         host, port = host_and_port(authority or head.header(b"host") or b"")
@@ -61,14 +79,15 @@ class OutboundHandler:
                 "network.protocol.version": "1.1",
             } if telemetry.enabled else {},
         )
-        outcome: Outcome | None = None
         picks: RequestPicks | None = None
         try:
             route = self.routes.match(host, head, path)
             if route is None:
                 hop.set_destination("unknown", "no_route")
-                outcome = fail(exchange, 503, "no_route")
-                return
+                finish_outbound(hop, None, fail(exchange, 503, "no_route"))
+                if inline:
+                    exchange.conn.inline_done()
+                return None
             hop.set_attribute("peer.service", route.service)
             hop.set_destination(route.service, route.host)
             headers = with_trace_headers(head, hop)
@@ -79,17 +98,40 @@ class OutboundHandler:
             picks = route.picks()  # health and latency of each picked endpoint are reported
             guard = self.guards.for_route(route.key, route.service, route.policy)
             if guard is not None:  # timeouts, retries, faults, ... pick endpoints per attempt
-                outcome = await guard.forward(exchange, hop, picks, target, headers)
-                return
+                return partial(self._guarded, guard, exchange, hop, picks, target, headers)
             endpoint = picks()
             hop.set_attribute("network.peer.address", endpoint.host)
             hop.set_attribute("network.peer.port", endpoint.port)
+        except BaseException:
+            finish_outbound(hop, picks, None)
+            raise
+        if inline:
+            request = serialize_request_head(head.method, target, headers)
+            InlineForward(exchange, self._pool, endpoint, request,
+                          partial(finish_outbound, hop, picks)).start()
+            return None
+        return partial(self._forward, exchange, hop, picks, endpoint, target, headers)
+
+    async def _forward(self, exchange: Exchange, hop: Hop, picks: RequestPicks,
+                       endpoint: Endpoint, target: bytes, headers: Headers) -> None:
+        outcome: Outcome | None = None
+        try:
             outcome = await forward(exchange, self._pool, endpoint, target, headers)
         finally:
-            if picks is not None:
-                for ejection in picks.finish(outcome):
-                    hop.add_event("outlier.ejection", ejection.attributes())
-            if outcome is None:
-                hop.finish(None, "downstream_reset")
-            else:
-                hop.finish(outcome.status, outcome.error)
+            finish_outbound(hop, picks, outcome)
+
+    async def _guarded(self, guard: RouteGuard, exchange: Exchange, hop: Hop,
+                       picks: RequestPicks, target: bytes, headers: Headers) -> None:
+        outcome: Outcome | None = None
+        try:
+            outcome = await guard.forward(exchange, hop, picks, target, headers)
+        finally:
+            finish_outbound(hop, picks, outcome)
+
+
+def finish_outbound(hop: Hop, picks: RequestPicks | None, outcome: Outcome | None) -> None:
+    """Report the last attempt's endpoint (its ejections become span events), end the hop."""
+    if picks is not None:
+        for ejection in picks.finish(outcome):
+            hop.add_event("outlier.ejection", ejection.attributes())
+    finish_hop(hop, outcome)

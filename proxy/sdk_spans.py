@@ -1,7 +1,7 @@
 """Hop records as OpenTelemetry SDK ReadableSpans, for an injected SpanExporter.
 
 The seam tests use (the SDK's InMemorySpanExporter) and the way to plug any SDK
-exporter in; made in the export thread, never on the request path.
+exporter in; made by the export task a slice at a time, never on the request path.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ _SCOPE = InstrumentationScope("meshlens.proxy")
 _KINDS = {2: SpanKind.SERVER, 3: SpanKind.CLIENT}
 
 
-def to_readable_spans(hops: Sequence[Hop], resource: dict[str, str]) -> list[ReadableSpan]:
-    sdk_resource = Resource.create(resource)
+def to_readable_spans(hops: Sequence[Hop], resource: Resource | dict[str, str]
+                      ) -> list[ReadableSpan]:
+    """``resource``: made once by the caller (``Resource.create`` runs the detectors)."""
+    sdk_resource = resource if isinstance(resource, Resource) else Resource.create(resource)
     out = []
     for hop in hops:
         state = TraceState.from_header([hop.tracestate]) if hop.tracestate else None

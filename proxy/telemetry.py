@@ -3,9 +3,10 @@
 The request path only fills a slotted :class:`Hop` (ids from ``random``, two
 clock reads, an attribute dict) and, when it finishes, appends it to a queue and
 adds to the RED counters. Encoding and export happen in batches in the
-:class:`~proxy.span_export.ExportWorker` thread: OTLP protobuf built directly
-from the records, or, when an SDK ``SpanExporter`` is injected (tests hand in
-the SDK's InMemorySpanExporter), ReadableSpans made from them.
+:class:`~proxy.span_export.ExportWorker` task, a slice at a time between turns
+of the event loop: OTLP protobuf built directly from the records, or, when an
+SDK ``SpanExporter`` is injected (tests hand in the SDK's InMemorySpanExporter),
+ReadableSpans made from them. ``start``, ``flush`` and ``stop`` run on the loop.
 
 Sampling is parent-based, always on: a caller that said "not sampled" gets no
 span but still a new span id and RED counts.
@@ -29,6 +30,7 @@ Direction = Literal["inbound", "outbound"]
 Headers = list[tuple[bytes, bytes]]
 SERVER, CLIENT = 2, 3  # OTLP Span.SpanKind values
 MAX_QUEUED_SPANS = 16384
+EXPORT_BATCH = 1024  # spans per export request; this many queued wakes the exporter
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
                             "TRACE", "PATCH"})
 _random_bits = random.getrandbits
@@ -116,10 +118,32 @@ class Hop:
             (end - self.start_ns) / 1e6)
         if self.recorded:
             spans = telemetry.spans
-            if len(spans) < MAX_QUEUED_SPANS:
+            queued = len(spans)
+            if queued < MAX_QUEUED_SPANS:
                 spans.append(self)
+                if queued == EXPORT_BATCH - 1 and telemetry.worker is not None:
+                    telemetry.worker.wake()  # a full batch: export it now
             else:
                 telemetry.spans_dropped += 1
+
+
+class _Untraced(Hop):
+    """The hop of a request without trace context while telemetry is off: it records
+    nothing and sends no trace headers, so one shared instance serves them all."""
+
+    __slots__ = ()
+
+    def set_attribute(self, key: str, value: str | int) -> None:
+        return None
+
+    def set_destination(self, service: str, route: str, version: str = "") -> None:
+        return None
+
+    def finish(self, status: int | None, error_type: str | None = None) -> None:
+        return None
+
+
+UNTRACED: Hop = _Untraced(None, CLIENT, "", 0, 0, 0, 0, None, None, {})
 
 
 class Telemetry:
@@ -140,7 +164,11 @@ class Telemetry:
         if self.enabled:
             self.worker = ExportWorker(self, config, span_exporter, export_interval,
                                        metrics_interval)
-            self.worker.start()
+
+    async def start(self) -> None:
+        """Start the export task (on the running loop)."""
+        if self.worker is not None:
+            await self.worker.start()
 
     def start_hop(self, direction: Direction, method: bytes, path: str, headers: Headers,
                   attributes: dict[str, str | int]) -> Hop:
@@ -150,7 +178,7 @@ class Telemetry:
         parent = incoming.parent
         if not self.enabled:  # no span of our own: the caller's context goes on as it is
             if parent is None:
-                return Hop(None, kind, "", 0, 0, 0, 0, None, None, attributes)
+                return UNTRACED
             return Hop(None, kind, "", parent.trace_id, parent.span_id, 0, parent.flags,
                        incoming.tracestate, incoming.b3, attributes)
         method_text = method.decode("latin-1")
@@ -172,15 +200,19 @@ class Telemetry:
             hop.source, hop.destination = config.service, "unknown"
         return hop
 
-    def force_flush(self, timeout_millis: int = 5000) -> bool:
-        """Export what is queued now (blocking; call off the loop)."""
-        return self.worker.flush(timeout_millis / 1000) if self.worker else True
+    async def flush(self) -> None:
+        """Export what is queued now."""
+        if self.worker is not None:
+            await self.worker.flush()
 
-    def shutdown(self) -> None:
-        """Flush what is queued and stop the exporter (blocking; call off the loop)."""
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.stop()
+    def force_flush(self, timeout_millis: int = 5000) -> bool:
+        """:meth:`flush` from another thread (blocking it); False when it timed out."""
+        return self.worker.flush_from_thread(timeout_millis / 1000) if self.worker else True
+
+    async def stop(self) -> None:
+        """Export what is queued and stop the export task; safe twice, ``start`` may follow."""
+        if self.worker is not None:
+            await self.worker.stop()
 
     def prometheus_text(self) -> str:
         """The admin ``/metrics`` page."""

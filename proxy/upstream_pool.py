@@ -4,7 +4,10 @@ An :class:`UpstreamConnection` carries one request at a time (no pipelining):
 the forwarder writes the request, then reads the response head and streams the
 body. After a complete response on a keep-alive connection the forwarder
 releases it to the :class:`UpstreamPool`, which hands it out again. ``ssl`` is
-the transport-security seam for mTLS to the destination's inbound listener.
+the transport-security seam for mTLS to the destination's inbound listener, and
+``peer_check`` the seam for who must be at the other end: it sees each new
+connection once, when its handshake is done, and refuses it by raising
+:class:`UpstreamRefused` (the mesh identity checks the peer's SPIFFE ID there).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import cast
 
 from proxy.body import BodyAborted, BodyStream
@@ -23,6 +27,23 @@ class UpstreamReset(ConnectionError):
     """The upstream closed or broke the connection before its response head."""
 
 
+class UpstreamRefused(ConnectionError):
+    """A new connection the pool's ``peer_check`` refused: nothing was sent on it.
+
+    ``reason`` becomes the ``x-meshlens-reason`` of the failure, ``event`` a span
+    event (name, attributes) of the hop that wanted the connection.
+    """
+
+    def __init__(self, reason: str, event: tuple[str, dict[str, str | int]]) -> None:
+        super().__init__(f"{reason}: {event[1]}")
+        self.reason = reason
+        self.event = event
+
+
+# Called with the endpoint and the connection's SSL object (None without TLS).
+PeerCheck = Callable[[Endpoint, ssl.SSLObject | None], None]
+
+
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, endpoint: Endpoint, pool: UpstreamPool) -> None:
         self.endpoint = endpoint
@@ -32,12 +53,18 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests = 0
         self._parser: ResponseParser | None = None
         self._spare: ResponseParser | None = None  # the last exchange's, reused when clean
-        self._head: asyncio.Future[ResponseHead] | None = None
+        self._head: asyncio.Future[ResponseHead] | None = None  # made when someone waits
         self.body: BodyStream = BodyStream.empty()
         self._response: ResponseHead | None = None
+        self._failure: Exception | None = None  # why this exchange got no response head
         self._complete = False
+        # called once, from the protocol callbacks, when the response head is here (with
+        # all of the response that came with it) or the exchange failed: lets a forwarder
+        # relay a whole small answer without a task (proxy.inline_forward)
+        self.on_response: Callable[[], None] | None = None
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
+        self._flow = (self._pause_reading, self._resume_reading)  # bound once, for bodies
 
     # lifecycle of one exchange
 
@@ -50,13 +77,29 @@ class UpstreamConnection(asyncio.Protocol):
         else:  # a first exchange, or one that left the parser mid-message (HEAD, upgrade)
             parser = ResponseParser(self, head_request=head_request, upgrade=upgrade)
         self._parser = parser
-        self._head = asyncio.get_running_loop().create_future()
-        self._response = None
+        self._head = None
+        self._response = self._failure = None
         self._complete = False
+        self.on_response = None
 
     async def response_head(self) -> ResponseHead:
-        assert self._head is not None, "begin() first"
+        response = self.response_now()
+        if response is not None:
+            return response
+        if self._head is None:
+            self._head = asyncio.get_running_loop().create_future()
         return await self._head
+
+    def response_now(self) -> ResponseHead | None:
+        """The response head if it is here, None if not yet; raises why it will not come."""
+        if self._response is None and self._failure is not None:
+            raise self._failure
+        return self._response
+
+    @property
+    def complete(self) -> bool:
+        """The whole response has been received (its body may still be unread)."""
+        return self._complete
 
     @property
     def reusable(self) -> bool:
@@ -105,6 +148,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._parser.feed(data)
         except HttpError as error:
             self._fail(error)
+        if self.on_response is not None:
+            self._notify()
 
     def eof_received(self) -> bool:
         return False
@@ -119,6 +164,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._fail(UpstreamReset("upstream closed the connection"))
         if self._write_waiter is not None and not self._write_waiter.done():
             self._write_waiter.set_result(None)
+        if self.on_response is not None:
+            self._notify()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -135,8 +182,7 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= head.status < 200 and head.status != 101:
             return  # interim answers stay with this hop (the proxy sent its own 100)
         self._response = head
-        self.body = (BodyStream(self._pause_reading, self._resume_reading)
-                     if head.has_body else BodyStream.empty())
+        self.body = BodyStream(*self._flow) if head.has_body else BodyStream.empty()
         if self._head is not None and not self._head.done():
             self._head.set_result(head)
 
@@ -150,7 +196,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.body.end()
         self.idle()
 
+    def _notify(self) -> None:
+        callback = self.on_response
+        if callback is not None and (self._response is not None or self._failure is not None):
+            self.on_response = None
+            callback()
+
     def _fail(self, error: Exception) -> None:
+        if self._response is None and self._failure is None:
+            self._failure = error
         if self._head is not None and not self._head.done():
             self._head.set_exception(error)
             self._head.exception()  # retrieved here; the forwarder may already be gone
@@ -172,30 +226,48 @@ class UpstreamPool:
     """Idle keep-alive connections per endpoint, opened on demand."""
 
     def __init__(self, connect_timeout: float = 5.0, max_idle_per_endpoint: int = 32,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 peer_check: PeerCheck | None = None) -> None:
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle_per_endpoint
         self.ssl_context = ssl_context
+        self.peer_check = peer_check
         self._idle: defaultdict[Endpoint, deque[UpstreamConnection]] = defaultdict(deque)
         self._all: set[UpstreamConnection] = set()
         self.opened = 0
 
     async def acquire(self, endpoint: Endpoint) -> tuple[UpstreamConnection, bool]:
-        """A connection to ``endpoint`` and whether it was reused; raises OSError."""
-        idle = self._idle.get(endpoint)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn, True
+        """A connection to ``endpoint`` and whether it was reused; raises OSError
+        (:class:`UpstreamRefused` when ``peer_check`` refuses a new one)."""
+        conn = self.take_idle(endpoint)
+        if conn is not None:
+            return conn, True
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
             loop.create_connection(lambda: UpstreamConnection(endpoint, self),
                                    endpoint.host, endpoint.port, ssl=self.ssl_context),
             self.connect_timeout,
         )
+        if self.peer_check is not None:
+            transport = protocol.transport
+            try:
+                self.peer_check(endpoint, transport.get_extra_info("ssl_object")
+                                if transport is not None else None)
+            except UpstreamRefused:
+                protocol.close()
+                raise
         self.opened += 1
         self._all.add(protocol)
         return protocol, False
+
+    def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
+        """A kept-alive connection to ``endpoint`` if one is idle, without waiting."""
+        idle = self._idle.get(endpoint)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
 
     def release(self, conn: UpstreamConnection) -> None:
         """Back to the pool if it can carry another request, closed otherwise."""

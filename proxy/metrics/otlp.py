@@ -1,6 +1,6 @@
 """RED snapshot to an OTLP ``ExportMetricsServiceRequest`` (cumulative temporality).
 
-Built directly with opentelemetry-proto classes in the export thread: the SDK's
+Built directly with opentelemetry-proto classes in the export task: the SDK's
 MeterProvider would put an instrument call with an attribute dict on every
 request, and its histograms cannot be fed from our own counters.
 """

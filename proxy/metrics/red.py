@@ -8,7 +8,7 @@ counted in one ``other`` series per direction and status class, and each such
 request increments ``overflowed``.
 
 The request path only does a dict lookup, a bisect and three additions; readers
-(the Prometheus page, the OTLP export thread) take a :meth:`snapshot`.
+(the Prometheus page, the OTLP export task) take a :meth:`snapshot`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,14 @@ DEFAULT_MAX_SERIES = 1000
 LabelSet = tuple[str, str, str, str, str, str]
 
 
+_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
 def status_class(status: int | None) -> str:
     """``2xx`` ... ``5xx``; ``none`` when no response was sent (the caller went away)."""
     if status is None or not 100 <= status <= 599:
         return "none"
-    return f"{status // 100}xx"
+    return _CLASSES[status // 100]
 
 
 class _Series:

@@ -68,7 +68,7 @@ class Attempts:
         self.count = 0
 
     async def run(self) -> Outcome:
-        deadlines = Deadlines.start(self._timeouts)
+        deadlines = Deadlines.start(self._timeouts, self._clock)
         if self._budget is not None:
             self._budget.record_request()
         answered: Answered | None = None

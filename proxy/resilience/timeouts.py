@@ -5,14 +5,15 @@ head being ready, across every retry and backoff: when it passes, the proxy
 answers 504 with ``x-meshlens-reason: timeout`` (Envoy's "upstream request
 timeout"). ``total`` also bounds the response body: once the head has gone
 downstream the only honest signal left is closing the connection. Deadlines are
-absolute event-loop times, so one deadline spans several attempts.
+absolute times of the sidecar's :class:`~proxy.clock.Clock`, so one deadline spans
+several attempts and a ``FakeClock`` drives them in tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
+from proxy.clock import Clock, ClockTimeout
 from proxy.resilience.config import TimeoutConfig
 
 REASON = "timeout"
@@ -21,33 +22,34 @@ PER_TRY_REASON = "per_try_timeout"
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """Absolute loop times (None: unbounded) for the response head and the whole exchange."""
+    """Absolute ``clock`` times (None: unbounded) for the response head and the whole
+    exchange."""
 
     head: float | None
     total: float | None
+    clock: Clock
 
     @classmethod
-    def start(cls, config: TimeoutConfig | None) -> Deadlines:
+    def start(cls, config: TimeoutConfig | None, clock: Clock) -> Deadlines:
         if config is None or (config.response is None and config.total is None):
-            return NO_DEADLINES
-        now = asyncio.get_running_loop().time()
+            return cls(None, None, clock)
+        now = clock.monotonic()
         total = now + config.total if config.total is not None else None
         head = now + config.response if config.response is not None else total
         if head is not None and total is not None:
             head = min(head, total)
-        return cls(head, total)
+        return cls(head, total, clock)
 
-    def head_timeout(self) -> asyncio.Timeout:
-        return asyncio.timeout_at(self.head)
+    def head_timeout(self) -> ClockTimeout:
+        return ClockTimeout(self.clock, self.head)
 
-    def total_timeout(self) -> asyncio.Timeout:
-        return asyncio.timeout_at(self.total)
+    def total_timeout(self) -> ClockTimeout:
+        return ClockTimeout(self.clock, self.total)
 
-    def attempt_timeout(self, per_try: float | None) -> asyncio.Timeout:
+    def attempt_timeout(self, per_try: float | None) -> ClockTimeout:
         """A per-try bound that never outlives the head deadline (which fires as its own)."""
         if per_try is None:
-            return asyncio.timeout_at(None)
-        return asyncio.timeout(per_try)
+            return ClockTimeout(self.clock, None)
+        return ClockTimeout(self.clock, self.clock.monotonic() + per_try)
 
 
-NO_DEADLINES = Deadlines(None, None)

@@ -55,9 +55,12 @@ class Destination:
     def pick(self, version: str | None = None) -> EndpointState:
         """An endpoint of ``version`` (None: any); counted in flight until reported."""
         members = self._subsets[version]
-        now = self._clock.monotonic()
-        candidates = [s for s in members if s.usable(now)] or members
-        state = self._balancers[version].pick(candidates)
+        if len(members) == 1:  # healthy or not (panic mode), it is the one
+            state = members[0]
+        else:
+            now = self._clock.monotonic()
+            candidates = [s for s in members if s.usable(now)] or members
+            state = self._balancers[version].pick(candidates)
         state.outstanding += 1
         return state
 

@@ -9,7 +9,10 @@ import time
 
 import aiohttp
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from proxy import Route, Sidecar, SidecarConfig
+from proxy.clock import FakeClock
 from proxy.resilience.config import (
     CircuitBreakerConfig,
     RetryBudgetConfig,
@@ -17,7 +20,7 @@ from proxy.resilience.config import (
     RoutePolicy,
     TimeoutConfig,
 )
-from tests.proxy_upstreams import call, events, proxy_to, running_upstream
+from tests.proxy_upstreams import Proxy, call, events, proxy_to, running_upstream
 
 RUN_ON_UVLOOP = True
 FAST_RETRY = RetryConfig(attempts=3, retry_on=("connect-failure", "503"),
@@ -171,3 +174,31 @@ async def test_breaker_connections_queue_up_to_max_pending() -> None:
             [(200, None), (200, None), (503, "overflow_max_pending")]
         waited = max(a.seconds for a in answers if a.status == 200)
         assert waited >= 0.55  # the queued one ran after the first finished
+
+
+async def test_route_timeouts_run_on_the_sidecars_clock() -> None:
+    """A FakeClock decides when a route times out: real time alone never does."""
+    clock = FakeClock()
+    policy = RoutePolicy(timeout=TimeoutConfig(response=5.0))
+    async with running_upstream() as upstream:
+        config = SidecarConfig(
+            service="frontend", version="v1", inbound_port=0, outbound_port=0, admin_port=0,
+            app_port=9, routes=(Route(host="catalog", service="catalog", policy=policy,
+                                      endpoints=(f"127.0.0.1:{upstream.port}",)),))
+        sidecar = Sidecar(config, span_exporter=InMemorySpanExporter(), clock=clock)
+        await sidecar.start()
+        try:
+            proxy = Proxy(sidecar, InMemorySpanExporter())
+            answer = asyncio.ensure_future(call(proxy, "/slow?s=2"))
+            while not upstream.count("/slow"):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)
+            clock.advance(4.9)
+            await asyncio.sleep(0.1)
+            assert not answer.done()  # 4.9 s of clock time: within the bound
+            clock.advance(0.2)
+            done = await asyncio.wait_for(answer, 5)
+            assert (done.status, done.headers["x-meshlens-reason"]) == (504, "timeout")
+            assert done.seconds < 1.5  # the clock's 5 s, before the upstream's real 2 s
+        finally:
+            await sidecar.stop()

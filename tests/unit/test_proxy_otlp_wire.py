@@ -15,7 +15,7 @@ def test_hops_round_trip_through_the_proto_classes() -> None:
     clock = iter(range(1_000, 10**6, 1_000))
     config = SidecarConfig(service="s", version="v1", app_port=1, telemetry=False)
     telemetry = Telemetry(config, clock_ns=lambda: next(clock))
-    telemetry.enabled = True  # record without an export thread
+    telemetry.enabled = True  # record without an export task
     long_path = "/items/" + "x" * 300  # lengths past one varint byte
     hop = telemetry.start_hop("inbound", b"POST", long_path,
                               [(b"traceparent", CALLER), (b"tracestate", b"v=1")],

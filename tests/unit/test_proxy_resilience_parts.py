@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from proxy.clock import FakeClock
+from proxy.clock import ClockTimeout, FakeClock
 from proxy.faults import FaultInjector
 from proxy.rate_limit import TokenBucket, retry_after_header
 from proxy.resilience.circuit_breaker import CircuitBreaker
@@ -17,11 +17,13 @@ from proxy.resilience.config import (
     RetryBudgetConfig,
     RetryConfig,
     RoutePolicy,
+    TimeoutConfig,
     parse_route_policy,
 )
 from proxy.resilience.replay_body import ReplayBody
 from proxy.resilience.retry_budget import RetryBudget
 from proxy.resilience.retry_policy import RetryPolicy
+from proxy.resilience.timeouts import Deadlines
 
 FULL_ROUTE = {
     "timeout": {"response": "2s", "total": "30s"},
@@ -168,3 +170,30 @@ async def test_replay_body_replays_what_fits_and_refuses_what_does_not() -> None
     big = ReplayBody(Source(b"abcd", b"efgh", b"ij"), limit=8)
     assert [await big.read() for _ in range(4)] == [b"abcd", b"efgh", b"ij", b""]
     assert not big.rewind() and big.complete_body() is None
+
+
+async def test_deadlines_fire_when_the_clock_says_so() -> None:
+    clock = FakeClock()
+    deadlines = Deadlines.start(TimeoutConfig(response=2.0, total=5.0), clock)
+    assert (deadlines.head, deadlines.total) == (1002.0, 1005.0)
+    blocked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def wait_for_head() -> None:
+        async with deadlines.head_timeout():
+            await blocked
+
+    waiting = asyncio.ensure_future(wait_for_head())
+    await asyncio.sleep(0)
+    clock.advance(1.9)
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # real time passes, clock time is short of the deadline
+    clock.advance(0.2)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(waiting, 1)
+    async with deadlines.total_timeout():  # left in time: its timer is cancelled
+        await asyncio.sleep(0)
+    clock.advance(10)
+    await asyncio.sleep(0.01)
+    with pytest.raises(TimeoutError):
+        async with ClockTimeout(clock, clock.monotonic() - 1):  # already past: at once
+            await asyncio.sleep(1)

@@ -1,0 +1,181 @@
+"""Instructions per request of the sidecar's request path: no sockets, deterministic.
+
+    python bench/proxy_path.py [--requests 4800] [--valgrind]
+
+On a shared machine even CPU time per request (bench/proxy_cpu.py) moves by
+10-30 % between runs: the kernel's loopback work is charged to whoever runs.
+Here the sidecar's listener, handler and upstream pool run as they do in
+production, but the transports are fakes that keep what is written: a batch of
+16 keep-alive connections sends a GET each (16 bytes of headers), the upstream
+answers ``200 ok`` (5 headers, as nginx does) on pooled connections, and the
+loop turns until every answer has gone back. With ``--valgrind`` the script runs
+itself twice under ``valgrind --tool=cachegrind`` (apt-get install valgrind),
+with two request counts, and prints user-space instructions per request (the
+difference over the difference): the same number on every run of the same code,
+so a change of 1 % shows. Without it, it prints thread CPU time per request.
+Cases: inbound and outbound, telemetry off and on (spans recorded and queued,
+not exported: see bench/proxy_cpu.py for the whole process). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from proxy.accept import Downstream, Listener
+from proxy.config import Endpoint, Route, SidecarConfig
+from proxy.inbound import InboundHandler
+from proxy.outbound import OutboundHandler
+from proxy.route import RouteTable
+from proxy.telemetry import Telemetry
+from proxy.upstream_pool import UpstreamConnection, UpstreamPool
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: server\r\nUser-Agent: bench\r\n\r\n"
+RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
+CONNECTIONS = 16
+CASES = [(case, telemetry) for case in ("inbound", "outbound") for telemetry in (False, True)]
+
+
+class FakeTransport:
+    """Keeps what is written; enough of a transport for the proxy's protocols."""
+
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.out.append(b"".join(data))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
+    """Thread CPU microseconds per request (median); with ``repeats`` 0, just ``total``."""
+    config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
+                           telemetry=False)
+    telemetry = Telemetry(config)  # no export task: the request path only
+    telemetry.enabled = telemetry_on
+    pool = UpstreamPool()
+    handler: Any
+    if case == "outbound":
+        endpoint = Endpoint("127.0.0.1", 15006)
+        handler = OutboundHandler(RouteTable([Route(host="server", service="server",
+                                                    endpoints=("127.0.0.1:15006",))]),
+                                  pool, telemetry)
+    else:
+        endpoint = Endpoint(config.app_host, config.app_port)
+        handler = InboundHandler(config, pool, telemetry)
+    listener = Listener(case, handler, "127.0.0.1", 0)
+    pairs = []
+    for _ in range(CONNECTIONS):
+        upstream, up_transport = UpstreamConnection(endpoint, pool), FakeTransport()
+        upstream.connection_made(up_transport)  # type: ignore[arg-type]
+        upstream.begin(head_request=False)  # as if it had answered a first request:
+        upstream.data_received(RESPONSE)  # complete, kept alive, so the pool takes it
+        pool.release(upstream)
+        downstream, down_transport = Downstream(listener), FakeTransport()
+        downstream.connection_made(down_transport)  # type: ignore[arg-type]
+        pairs.append((downstream, down_transport, upstream, up_transport))
+
+    async def batch() -> None:
+        for downstream, _, _, _ in pairs:
+            downstream.data_received(REQUEST)
+        while not all(up_out.out for _, _, _, up_out in pairs):
+            await asyncio.sleep(0)
+        for _, _, upstream, up_out in pairs:
+            up_out.out.clear()
+            upstream.data_received(RESPONSE)
+        while not all(down_out.out for _, down_out, _, _ in pairs):
+            await asyncio.sleep(0)
+        for _, down_out, _, _ in pairs:
+            down_out.out.clear()
+        telemetry.spans.clear()
+
+    for _ in range(200 // CONNECTIONS):
+        await batch()  # warm-up: caches, parsers kept for reuse
+    if not repeats:
+        for _ in range(total // CONNECTIONS):
+            await batch()
+        return 0.0
+    runs = []
+    for _ in range(repeats):
+        started = time.thread_time()
+        for _ in range(total // CONNECTIONS):
+            await batch()
+        runs.append((time.thread_time() - started) / total * 1e6)
+    return statistics.median(runs)
+
+
+def loop_run(case: str, telemetry: bool, total: int, repeats: int) -> float:
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run(case, telemetry, total, repeats))
+
+
+def instructions(case: str, telemetry: bool, total: int) -> int:
+    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               sys.executable, __file__, "--one", case, "on" if telemetry else "off",
+               "--requests", str(total)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "0"}).stderr
+    match = re.search(r"I\s+refs:\s+([\d,]+)", out)
+    if match is None:
+        raise SystemExit(f"no instruction count from valgrind:\n{out}")
+    return int(match.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4800)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median)")
+    parser.add_argument("--valgrind", action="store_true",
+                        help="instructions per request under cachegrind (deterministic)")
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "TELEMETRY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # one untimed run, for valgrind to count
+        loop_run(args.one[0], args.one[1] == "on", args.requests, 0)
+        return
+    results: dict[str, Any] = {}
+    for case, telemetry in CASES:
+        name = f"{case}_telemetry_{'on' if telemetry else 'off'}"
+        if args.valgrind:
+            small, large = args.requests // 3, args.requests
+            per_request = (instructions(case, telemetry, large)
+                           - instructions(case, telemetry, small)) / (large - small)
+            results[name] = {"instructions": round(per_request)}
+        else:
+            results[name] = {"thread_us": round(loop_run(case, telemetry, args.requests,
+                                                         args.repeats), 2)}
+    print(json.dumps({"python": sys.version.split()[0], "requests": args.requests,
+                      "connections": CONNECTIONS, "cases": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

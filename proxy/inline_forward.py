@@ -1,0 +1,130 @@
+"""Forward stage without a task: a bodyless request relayed from protocol callbacks.
+
+Most requests carry no body and get a small answer that arrives in one read. For
+those, a forwarding coroutine and its two wakeups (request ready, response head
+ready) cost more than the forwarding itself. :class:`InlineForward` writes the
+request on an idle kept-alive connection from the downstream parser's callback,
+and relays the answer from the upstream parser's callback once it is whole
+(:func:`proxy.forward.relay_received`). Anything else continues as the usual
+coroutine of :mod:`proxy.forward`, in the downstream connection's worker, from
+the point reached:
+
+- no idle connection: :func:`~proxy.forward.send` opens one (and waits for it);
+- the kept-alive connection failed before answering (the upstream closed it while
+  idle): ``send`` again, as ``send`` retries a stale connection itself;
+- an answer still streaming (a large or slow body): :func:`~proxy.forward.relay`.
+
+So both paths answer the same; only the common case skips the task. ``done`` gets
+the :class:`~proxy.forward.Outcome` (None when the client went away first), once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from proxy.accept import Exchange
+from proxy.config import Endpoint
+from proxy.forward import Answered, AttemptFailed, Outcome, fail, relay, relay_received, send
+from proxy.http_codec import HttpError, ResponseHead
+from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamReset
+
+Done = Callable[[Outcome | None], None]
+log = logging.getLogger(__name__)
+
+
+class InlineForward:
+    """One bodyless exchange forwarded from callbacks; see the module docstring."""
+
+    __slots__ = ("_conn", "_done", "_endpoint", "_exchange", "_finished", "_pool",
+                 "_request", "_running")
+
+    def __init__(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
+                 request: bytes, done: Done) -> None:
+        self._exchange = exchange
+        self._pool = pool
+        self._endpoint = endpoint
+        self._request = request  # the serialized head: the whole request
+        self._done = done
+        self._conn: UpstreamConnection | None = None
+        self._running = False  # the rest runs as a coroutine in the worker
+        self._finished = False
+
+    def start(self) -> None:
+        """Write the request now on an idle connection, or continue in the worker."""
+        self._exchange.conn.inline = self
+        conn = self._pool.take_idle(self._endpoint)
+        if conn is None:
+            self._continue(self._send)
+            return
+        self._conn = conn
+        conn.begin(head_request=self._exchange.head.method == b"HEAD")
+        conn.on_response = self._on_response
+        conn.write(self._request)
+
+    def cancel(self) -> None:
+        """The client went away: drop the upstream exchange (once the rest runs in the
+        worker, it is cancelled with the worker instead)."""
+        if self._finished or self._running:
+            return
+        if self._conn is not None:
+            self._conn.on_response = None
+            self._conn.close()
+        self._finish(None)
+
+    def _on_response(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            response = conn.response_now()
+        except (UpstreamReset, HttpError):
+            # as send() treats a kept-alive connection that fails before its answer
+            # (most often closed by the upstream while idle): once more, afresh
+            conn.close()
+            self._continue(self._send)
+            return
+        assert response is not None
+        if not conn.complete:
+            self._continue(lambda: self._relay(conn, response))
+            return
+        outcome = relay_received(self._exchange, conn, response)
+        self._pool.release(conn)
+        self._end(outcome)
+
+    def _end(self, outcome: Outcome) -> None:
+        self._finish(outcome)
+        self._exchange.conn.inline_done()
+
+    def _finish(self, outcome: Outcome | None) -> None:
+        if not self._finished:
+            self._finished = True
+            try:
+                self._done(outcome)
+            except Exception:  # from a protocol callback: log it, never break the connection
+                log.exception("finishing a forwarded exchange failed")
+
+    def _continue(self, rest: Callable[[], Awaitable[None]]) -> None:
+        self._exchange.conn.inline_continue(rest)
+
+    async def _send(self) -> None:
+        self._running = True
+        exchange = self._exchange
+        outcome: Outcome | None = None
+        try:
+            try:
+                answered = await send(exchange.head, exchange.body, self._pool,
+                                      self._endpoint, self._request)
+            except AttemptFailed as failure:
+                outcome = fail(exchange, 502, failure.reason, failure.event)
+                return
+            outcome = await relay(exchange, self._pool, answered)
+        finally:
+            self._finish(outcome)
+
+    async def _relay(self, conn: UpstreamConnection, response: ResponseHead) -> None:
+        self._running = True
+        outcome: Outcome | None = None
+        try:
+            outcome = await relay(self._exchange, self._pool, Answered(conn, response, None))
+        finally:
+            self._finish(outcome)
