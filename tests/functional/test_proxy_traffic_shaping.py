@@ -32,7 +32,9 @@ async def test_fault_delay_and_abort_hit_their_percentages() -> None:
     assert upstream.count("/fast") == requests - len(aborted)  # aborts never go upstream
     delayed = len(events(spans, "fault.delay"))
     assert 8 <= delayed <= 32
-    assert sum(1 for a in answers if a.seconds >= 0.03) == delayed
+    slow = sum(1 for a in answers if a.seconds >= 0.03)
+    # every delayed answer is slow; on a loaded machine an undelayed one may be too
+    assert delayed <= slow <= delayed + 3
     assert len(events(spans, "fault.abort")) == len(aborted)
 
 
