@@ -80,18 +80,29 @@ def cluster_statements(sql: str, cluster: str) -> list[str]:
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{database}`.{view}{on}\n"
             f"TO `{target_db}`.{target}{LOCAL_SUFFIX}\n"
         )
-        body = sql[m.end() :]
-        body, found = _FROM.subn(lambda f: f"\nFROM `{f[1]}`.{f[2]}{LOCAL_SUFFIX}\n", body)
-        if found != 1:
-            raise ValueError(f"cluster DDL: a view must read one table: {sql[:80]!r}")
-        return [head + body]
+        return [head + _reading_local(sql[m.end() :], sql)]
     if m := _ALTER.match(sql):
         database, table = m.groups()
         rest = sql[m.end() :].replace(
             "non_replicated_deduplication_window", "replicated_deduplication_window"
         )
-        return [f"ALTER TABLE `{database}`.{table}{LOCAL_SUFFIX}{on} {rest}"]
+        if rest.startswith("MODIFY QUERY "):
+            # A view keeps its name on every node and reads the local table, as created.
+            return [f"ALTER TABLE `{database}`.{table}{on} {_reading_local(rest, sql)}"]
+        local = f"ALTER TABLE `{database}`.{table}{LOCAL_SUFFIX}{on} {rest}"
+        if rest.startswith("ADD COLUMN "):
+            # The Distributed table has its own column list: add there too, or readers miss it.
+            return [local, f"ALTER TABLE `{database}`.{table}{on} {rest}"]
+        return [local]
     raise ValueError(f"cluster DDL: statement of no known kind: {sql[:80]!r}")
+
+
+def _reading_local(body: str, sql: str) -> str:
+    """A view's SELECT `body` reading the local table instead of the Distributed one."""
+    body, found = _FROM.subn(lambda f: f"\nFROM `{f[1]}`.{f[2]}{LOCAL_SUFFIX}\n", body)
+    if found != 1:
+        raise ValueError(f"cluster DDL: a view must read one table: {sql[:80]!r}")
+    return body
 
 
 def _table(sql: str, m: re.Match[str], cluster: str) -> list[str]:

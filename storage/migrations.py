@@ -96,6 +96,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     # collector (issue #5): OTLP metrics and logs, shaped like the upstream exporter's tables
     Migration(7, "otel_metrics_*", schema_metrics.OTEL_METRICS_DDL),
     Migration(8, "otel_logs", (schema_logs.OTEL_LOGS_DDL,)),
+    # issue #6: codecs and trace-id lookup chosen by measurement, for tables created
+    # before migrations 1 and 2 had them (a no-op on a fresh install)
+    Migration(
+        9,
+        "otel_traces codecs, otel_traces_trace_id_ts ServiceOperations",
+        (
+            schema.OTEL_TRACES_CODECS_DDL,
+            schema.OTEL_TRACES_TRACE_ID_TS_OPERATIONS_DDL,
+            schema.OTEL_TRACES_TRACE_ID_TS_MV_QUERY_DDL,
+        ),
+    ),
 )
 
 # Run on every open, before the migrations, so there is a table to record them in.

@@ -41,24 +41,30 @@ CREATE_DATABASE_DDL = Statement(Template("CREATE DATABASE IF NOT EXISTS `$db`"))
 
 # Column names, types and indexes as the OpenTelemetry Collector's ClickHouse
 # exporter creates them, so Grafana's ClickHouse data source reads the table as is.
+# Codecs and index_granularity differ from the exporter's, chosen by measurement
+# (bench/storage_schema.py, docs/benchmarks.md): ZSTD(6) makes the attribute maps
+# 5x smaller than ZSTD(1); ZSTD(3) suits the other strings, random hex ids
+# included; T64 after Delta crops the high bits of start-time deltas; 2048 rows
+# per granule make a trace by id read a quarter of the rows, and searches skip
+# more with the attribute bloom filters.
 OTEL_TRACES_DDL = Statement(
     Template(
         """CREATE TABLE IF NOT EXISTS `$db`.otel_traces (
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)),
-    TraceState String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String) CODEC(ZSTD(1)),
-    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), T64, ZSTD(1)),
+    TraceId String CODEC(ZSTD(3)),
+    SpanId String CODEC(ZSTD(3)),
+    ParentSpanId String CODEC(ZSTD(3)),
+    TraceState String CODEC(ZSTD(3)),
+    SpanName LowCardinality(String) CODEC(ZSTD(3)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(3)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(3)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
+    ScopeName String CODEC(ZSTD(3)),
+    ScopeVersion String CODEC(ZSTD(3)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
     Duration UInt64 CODEC(T64, ZSTD(1)),
-    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-    StatusMessage String CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(3)),
+    StatusMessage String CODEC(ZSTD(3)),
     Events Nested (
         Timestamp DateTime64(9),
         Name LowCardinality(String),
@@ -80,9 +86,20 @@ OTEL_TRACES_DDL = Statement(
 PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-${ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+${ttl}SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1"""
     ),
     ttl_column="Timestamp",
+)
+
+# Where a trace's spans are: one row per trace and inserted batch, with the span
+# start times (Start, End) and the (ServiceName, SpanName) pairs, the leading
+# columns of otel_traces' primary key. A trace by id turns both into a primary-key
+# condition that leaves only the granules holding the trace: at 10M spans, ~11 of
+# the ~550 left by time alone (storage/queries/trace_by_id.py).
+# ServiceOperations is ours; the exporter's table has TraceId, Start and End.
+_SERVICE_OPERATIONS = (
+    "ServiceOperations Array(Tuple(ServiceName LowCardinality(String), "
+    "SpanName LowCardinality(String))) CODEC(ZSTD(3))"
 )
 
 OTEL_TRACES_TRACE_ID_TS_DDL = Statement(
@@ -91,29 +108,79 @@ OTEL_TRACES_TRACE_ID_TS_DDL = Statement(
     TraceId String CODEC(ZSTD(1)),
     Start DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     End DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    """
+        + _SERVICE_OPERATIONS
+        + """,
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
 ) ENGINE = MergeTree
 PARTITION BY toDate(Start)
 ORDER BY (TraceId, toUnixTimestamp(Start))
-${ttl}SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+${ttl}SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1"""
     ),
     ttl_column="Start",
 )
 
 # The view aggregates per inserted block only, so one trace written in several
-# batches has several rows here; readers take min(Start) and max(End).
+# batches has several rows here; readers take min(Start), max(End) and the union
+# of ServiceOperations.
+_TRACE_ID_TS_SELECT = """SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End,
+    groupUniqArray((ServiceName, SpanName)) AS ServiceOperations
+FROM `$db`.otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId"""
+
 OTEL_TRACES_TRACE_ID_TS_MV_DDL = Statement(
     Template(
         """CREATE MATERIALIZED VIEW IF NOT EXISTS `$db`.otel_traces_trace_id_ts_mv
 TO `$db`.otel_traces_trace_id_ts
-AS SELECT
-    TraceId,
-    min(Timestamp) AS Start,
-    max(Timestamp) AS End
-FROM `$db`.otel_traces
-WHERE TraceId != ''
-GROUP BY TraceId"""
+AS """
+        + _TRACE_ID_TS_SELECT
     )
+)
+
+# Tables created before the codecs above and ServiceOperations get them here.
+# Codec changes touch metadata only: new parts and merges use them, existing
+# parts keep theirs until merged. index_granularity cannot change on an existing
+# table. Rows of the trace-id table written before have no ServiceOperations;
+# trace_by_id then reads by time alone.
+_STRING_COLUMNS = (
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "TraceState",
+    "SpanName",
+    "SpanKind",
+    "ServiceName",
+    "ScopeName",
+    "ScopeVersion",
+    "StatusCode",
+    "StatusMessage",
+)
+OTEL_TRACES_CODECS: dict[str, str] = {
+    "Timestamp": "Delta(8), T64, ZSTD(1)",
+    **dict.fromkeys(_STRING_COLUMNS, "ZSTD(3)"),
+    "ResourceAttributes": "ZSTD(6)",
+    "SpanAttributes": "ZSTD(6)",
+}
+
+OTEL_TRACES_CODECS_DDL = Statement(
+    Template(
+        "ALTER TABLE `$db`.otel_traces "
+        + ", ".join(f"MODIFY COLUMN {c} CODEC({codec})" for c, codec in OTEL_TRACES_CODECS.items())
+    )
+)
+
+OTEL_TRACES_TRACE_ID_TS_OPERATIONS_DDL = Statement(
+    Template(
+        "ALTER TABLE `$db`.otel_traces_trace_id_ts ADD COLUMN IF NOT EXISTS " + _SERVICE_OPERATIONS
+    )
+)
+
+OTEL_TRACES_TRACE_ID_TS_MV_QUERY_DDL = Statement(
+    Template("ALTER TABLE `$db`.otel_traces_trace_id_ts_mv MODIFY QUERY " + _TRACE_ID_TS_SELECT)
 )
 
 

@@ -1,8 +1,13 @@
-"""One trace by id, reading only the granules that can hold it.
+"""One trace by id, reading only the granules that hold it.
 
-`otel_traces` is ordered by service and operation, not by trace, so the id's
-time extent comes first from `otel_traces_trace_id_ts` (ordered by TraceId);
-the second query then prunes partitions and granules by time.
+`otel_traces` is ordered by (ServiceName, SpanName, time), not by trace. The
+trace-id table says where a trace's spans are in those terms: their start times
+and their (service, operation) pairs. Both become one primary-key condition, so
+the spans are read from exactly the key ranges that hold them, not from every
+range of that second (where the TraceId bloom filter would have to check each
+granule; at 10M spans that alone took longer than the reading). The extent is a
+scalar subquery, which ClickHouse runs before index analysis; one query rather
+than two saves a query's planning (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,30 +19,29 @@ from storage.queries.span_rows import SPAN_SELECT, row_to_span
 
 # A trace written in several batches has one row per batch in the index table.
 # Start/End are span *start* times, so Timestamp BETWEEN them covers every span.
-TRACE_EXTENT_SQL = """SELECT
-    toUnixTimestamp64Nano(min(Start)) AS start_ns,
-    toUnixTimestamp64Nano(max(End)) AS end_ns,
-    count() AS batches
-FROM `{db}`.otel_traces_trace_id_ts
-WHERE TraceId = {{trace_id:String}}"""
-
-TRACE_SPANS_SQL = """SELECT {select}
+# Rows written before ServiceOperations existed have none (extent.4): the trace
+# is then read by time alone. An unknown id has the extent (epoch, epoch, [],
+# false), which prunes every partition.
+TRACE_SQL = """WITH (
+    SELECT (
+        min(Start),
+        max(End),
+        groupUniqArrayArray(ServiceOperations),
+        countIf(empty(ServiceOperations)) > 0
+    )
+    FROM `{db}`.otel_traces_trace_id_ts
+    WHERE TraceId = {{trace_id:String}}
+) AS extent
+SELECT {select}
 FROM `{db}`.otel_traces
 WHERE TraceId = {{trace_id:String}}
-  AND Timestamp BETWEEN fromUnixTimestamp64Nano({{start_ns:Int64}})
-                    AND fromUnixTimestamp64Nano({{end_ns:Int64}})
+  AND Timestamp BETWEEN extent.1 AND extent.2
+  AND (extent.4 OR (ServiceName, SpanName) IN extent.3)
 ORDER BY Timestamp, SpanId"""
 
 
-def render_extent_sql(database: str, trace_id: str) -> tuple[str, dict[str, object]]:
-    return TRACE_EXTENT_SQL.format(db=database), {"trace_id": trace_id}
-
-
-def render_spans_sql(
-    database: str, trace_id: str, start_ns: int, end_ns: int
-) -> tuple[str, dict[str, object]]:
-    sql = TRACE_SPANS_SQL.format(db=database, select=SPAN_SELECT)
-    return sql, {"trace_id": trace_id, "start_ns": start_ns, "end_ns": end_ns}
+def render_trace_sql(database: str, trace_id: str) -> tuple[str, dict[str, object]]:
+    return TRACE_SQL.format(db=database, select=SPAN_SELECT), {"trace_id": trace_id}
 
 
 def fetch_trace(client: Client, database: str, trace_id: str) -> list[SpanRecord]:
@@ -45,9 +49,5 @@ def fetch_trace(client: Client, database: str, trace_id: str) -> list[SpanRecord
     trace_id = trace_id.strip().lower()
     if not trace_id:
         return []
-    sql, params = render_extent_sql(database, trace_id)
-    start_ns, end_ns, batches = client.query(sql, parameters=params).result_rows[0]
-    if not batches:
-        return []
-    sql, params = render_spans_sql(database, trace_id, int(start_ns), int(end_ns))
+    sql, params = render_trace_sql(database, trace_id)
     return [row_to_span(row) for row in client.query(sql, parameters=params).result_rows]

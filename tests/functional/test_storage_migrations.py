@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from string import Template
 
 import pytest
 
-from storage import RetentionConfig, StorageURLError, Store, open_store
+from storage import RetentionConfig, StorageURLError, Store, migrations, open_store, schema
 from storage.connection import connect
-from storage.migrations import MIGRATIONS
+from storage.migrations import MIGRATIONS, Migration
+from storage.schema import Statement
 from storage.url import parse_storage_url
+from tests.spans import BASE_NS, MS, make_span, new_trace_id, to_columns
 
 ALL_VERSIONS = [m.version for m in MIGRATIONS]
 
@@ -135,3 +139,47 @@ def test_ttl_and_ttl_days_together_are_refused(chdb_store: Store) -> None:
         open_store(chdb_store.url, ttl_days=3, ttl=RetentionConfig(spans_days=3))
     with pytest.raises(ValueError, match=r"spans_days.*audit_days"):
         RetentionConfig(spans_days=0, audit_days=-1)
+
+
+def _as_before_issue_6(statement: Statement) -> Statement:
+    """Migrations 1 and 2 as first released: ZSTD(1), 8192 rows per granule, no
+    ServiceOperations."""
+    sql = re.sub(r"CODEC\((?:[^()]|\([^()]*\))*\)", "CODEC(ZSTD(1))", statement.template.template)
+    sql = re.sub(r"\n    ServiceOperations [^\n]*,", "", sql)
+    sql = sql.replace(",\n    groupUniqArray((ServiceName, SpanName)) AS ServiceOperations", "")
+    sql = re.sub(r"index_granularity = \d+", "index_granularity = 8192", sql)
+    return Statement(Template(sql), statement.ttl_column, statement.retention)
+
+
+def test_migration_9_upgrades_tables_created_before_it(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store)
+    first = (
+        Migration(1, "otel_traces", (_as_before_issue_6(schema.OTEL_TRACES_DDL),)),
+        Migration(2, "otel_traces_trace_id_ts", tuple(_as_before_issue_6(s) for s in (
+            schema.OTEL_TRACES_TRACE_ID_TS_DDL, schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL))),
+        *(m for m in MIGRATIONS if 3 <= m.version <= 8),
+    )  # fmt: skip
+    try:
+        assert store._run(lambda c: migrations.migrate(c, store.database, migrations=first)) == [
+            1, 2, 3, 4, 5, 6, 7, 8,
+        ]  # fmt: skip
+        assert "ServiceOperations" not in show_create(store, "otel_traces_trace_id_ts")
+        trace_id = new_trace_id()
+        early = make_span(trace_id=trace_id, timestamp_ns=BASE_NS + 7 * MS)
+        store.write_spans(to_columns(early))  # its trace-id row has no ServiceOperations
+
+        assert store.migrate() == [9]
+        traces = show_create(store, "otel_traces")
+        assert "`SpanAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(6))" in traces
+        assert "index_granularity = 8192" in traces  # fixed at creation
+        assert "`ServiceOperations` Array(Tuple(" in show_create(store, "otel_traces_trace_id_ts")
+        assert "AS ServiceOperations" in show_create(store, "otel_traces_trace_id_ts_mv")
+        late = make_span(trace_id=trace_id, timestamp_ns=BASE_NS + 9 * MS, service_name="db",
+                         span_name="SELECT", parent_span_id=early.span_id)  # fmt: skip
+        after = make_span(timestamp_ns=BASE_NS + 8 * MS, service_name="db", span_name="SELECT")
+        store.write_spans(to_columns(late, after))
+        # Read by time alone while a batch lacks ServiceOperations, by key once all have them.
+        assert store.get_trace(trace_id) == [early, late]
+        assert store.get_trace(after.trace_id) == [after]
+    finally:
+        store.close()

@@ -64,7 +64,8 @@ def test_traces_shard_by_trace_id_and_keep_codecs_indexes_and_ttl() -> None:
     assert SHARDING_KEYS["otel_traces"] == SHARDING_KEYS["otel_traces_trace_id_ts"]
     local = creating("otel_traces_local")
     assert "INDEX idx_trace_id TraceId TYPE bloom_filter(0.001)" in local
-    assert "Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))" in local
+    assert "Timestamp DateTime64(9) CODEC(Delta(8), T64, ZSTD(1))" in local
+    assert "SETTINGS index_granularity = 2048" in local
     assert "TTL toDateTime(Timestamp) + toIntervalDay(7)" in local
     assert "TTL toDateTime(Minute) + toIntervalDay(90)" in creating("red_1m_local")
     assert "replicated_deduplication_window = 1000" in creating("red_1m_local")
@@ -84,8 +85,27 @@ def test_views_read_and_write_local_tables(view: str, target: str, source: str) 
 
 def test_alters_address_the_local_tables() -> None:
     alters = [s for s in DDL if s.startswith("ALTER")]
-    assert alters and all(re.match(r"ALTER TABLE `mesh`\.\w+_local ON CLUSTER", s) for s in alters)
+    # Views and the Distributed tables' column lists are the exceptions, tested below.
+    of_data = [s for s in alters if " MODIFY QUERY " not in s and " ADD COLUMN " not in s]
+    local = r"ALTER TABLE `mesh`\.\w+_local ON CLUSTER"
+    assert of_data and all(re.match(local, s) for s in of_data)
     assert any("replicated_deduplication_window = 1000" in s for s in alters)
+
+
+def test_a_view_query_change_keeps_the_view_name_and_reads_the_local_table() -> None:
+    (sql,) = [s for s in DDL if "MODIFY QUERY" in s]
+    assert sql.startswith(
+        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_mv ON CLUSTER `{CLUSTER}` MODIFY QUERY SELECT"
+    )
+    assert "\nFROM `mesh`.otel_traces_local\n" in sql
+
+
+def test_a_column_added_reaches_the_local_and_the_distributed_table() -> None:
+    added = [s for s in DDL if " ADD COLUMN IF NOT EXISTS ServiceOperations " in s]
+    assert [s.split(" ADD COLUMN")[0] for s in added] == [
+        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_local ON CLUSTER `{CLUSTER}`",
+        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts ON CLUSTER `{CLUSTER}`",
+    ]
 
 
 def test_unknown_statements_and_names_are_refused() -> None:

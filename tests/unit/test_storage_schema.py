@@ -15,7 +15,7 @@ def otel_traces_ddl(ttl_days: int | None = None) -> str:
 @pytest.mark.parametrize(
     "column",
     [
-        "Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))",
+        "Timestamp DateTime64(9) CODEC(Delta(8), T64, ZSTD(1))",
         "TraceId String",
         "SpanName LowCardinality(String)",
         "ServiceName LowCardinality(String)",
@@ -30,11 +30,20 @@ def otel_traces_ddl(ttl_days: int | None = None) -> str:
         "PARTITION BY toDate(Timestamp)",
         "PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))",
         "ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
-        "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1",
+        "SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1",
     ],
 )
 def test_otel_traces_matches_the_collector_exporter(column: str) -> None:
     assert column in otel_traces_ddl()
+
+
+def test_codecs_altered_on_existing_tables_are_the_ones_created() -> None:
+    ddl = otel_traces_ddl()
+    alter = schema.render(schema.OTEL_TRACES_CODECS_DDL, "meshlens")
+    for column, codec in schema.OTEL_TRACES_CODECS.items():
+        assert re.search(rf"\n    {column} [^\n]* CODEC\({re.escape(codec)}\),\n", ddl), column
+        assert f"MODIFY COLUMN {column} CODEC({codec})" in alter
+    assert alter.count("MODIFY COLUMN") == len(schema.OTEL_TRACES_CODECS)
 
 
 def test_every_written_column_exists_in_otel_traces() -> None:
@@ -72,10 +81,22 @@ def test_trace_id_index_and_view() -> None:
     index_ddl = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, "mesh")
     assert "ORDER BY (TraceId, toUnixTimestamp(Start))" in index_ddl
     assert "INDEX idx_trace_id TraceId TYPE bloom_filter" in index_ddl
+    operations = (
+        "ServiceOperations Array(Tuple(ServiceName LowCardinality(String), "
+        "SpanName LowCardinality(String)))"
+    )
+    assert operations in index_ddl
+    assert "SETTINGS index_granularity = 1024" in index_ddl
     view = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, "mesh")
     assert "TO `mesh`.otel_traces_trace_id_ts" in view
     assert "min(Timestamp) AS Start" in view and "max(Timestamp) AS End" in view
+    assert "groupUniqArray((ServiceName, SpanName)) AS ServiceOperations" in view
     assert "WHERE TraceId != ''" in view and "GROUP BY TraceId" in view
+    # Tables created before ServiceOperations get the same column and view query.
+    added = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_OPERATIONS_DDL, "mesh")
+    assert added.endswith(f"ADD COLUMN IF NOT EXISTS {operations} CODEC(ZSTD(3))")
+    query = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_QUERY_DDL, "mesh")
+    assert query.split(" MODIFY QUERY ")[1] == view.split("\nAS ")[1]
 
 
 def test_migrations_are_ordered_unique_and_idempotent() -> None:
@@ -87,7 +108,12 @@ def test_migrations_are_ordered_unique_and_idempotent() -> None:
         sql for m in MIGRATIONS for sql in m.render("meshlens", RetentionConfig.uniform(7))
     ]
     for sql in statements:
-        # MODIFY SETTING sets a value: running it again changes nothing.
-        assert "IF NOT EXISTS" in sql or "MODIFY SETTING" in sql, sql
+        # MODIFY SETTING, a codec or a view's query set a value: running again changes nothing.
+        assert (
+            "IF NOT EXISTS" in sql
+            or "MODIFY SETTING" in sql
+            or " MODIFY QUERY SELECT" in sql
+            or re.fullmatch(r"ALTER TABLE \S+ (MODIFY COLUMN \w+ CODEC\([^;]*?\)(, )?)+", sql)
+        ), sql
         assert "$" not in sql, sql
     assert "CREATE TABLE IF NOT EXISTS `meshlens`.schema_migrations" in statements[1]

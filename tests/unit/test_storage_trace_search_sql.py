@@ -2,7 +2,7 @@ import pytest
 
 from storage.model import SpanColumns, SpanStatus, TraceSearchQuery
 from storage.queries.catalog import render_operations_sql
-from storage.queries.trace_by_id import render_extent_sql, render_spans_sql
+from storage.queries.trace_by_id import render_trace_sql
 from storage.queries.trace_search import render_search_sql, render_summary_sql
 from storage.writer import check_columns
 
@@ -112,15 +112,16 @@ def test_summary_reads_every_span_of_the_found_traces_within_their_extent() -> N
     assert "countIf(StatusCode = 'Error')" in sql
 
 
-def test_trace_by_id_reads_the_extent_then_the_spans_between() -> None:
-    sql, params = render_extent_sql("meshlens", "abc")
-    assert "FROM `meshlens`.otel_traces_trace_id_ts" in sql
-    assert "min(Start)" in sql and "max(End)" in sql and params == {"trace_id": "abc"}
-    sql, params = render_spans_sql("meshlens", "abc", 1, 2)
-    assert "TraceId = {trace_id:String}" in sql
-    assert "BETWEEN fromUnixTimestamp64Nano({start_ns:Int64})" in sql
-    assert "ORDER BY Timestamp" in sql
-    assert params == {"trace_id": "abc", "start_ns": 1, "end_ns": 2}
+def test_trace_by_id_reads_the_spans_at_their_keys_and_times_in_one_query() -> None:
+    sql, params = render_trace_sql("meshlens", "abc")
+    assert params == {"trace_id": "abc"}
+    assert "groupUniqArrayArray(ServiceOperations)" in sql
+    assert "FROM `meshlens`.otel_traces_trace_id_ts\n    WHERE TraceId = {trace_id:String}" in sql
+    assert "FROM `meshlens`.otel_traces\nWHERE TraceId = {trace_id:String}" in sql
+    assert "Timestamp BETWEEN extent.1 AND extent.2" in sql
+    # the primary key's leading columns, unless a batch was written without them
+    assert "(extent.4 OR (ServiceName, SpanName) IN extent.3)" in sql
+    assert sql.endswith("ORDER BY Timestamp, SpanId")
 
 
 def test_operations_filter_by_service_only_when_given() -> None:
