@@ -147,24 +147,36 @@ async def test_policy_from_mesh_yaml_denies_with_403_and_its_name(mesh: Mesh):
     assert '"path": "/admin/users"' in denied.detail
 
 
-async def test_rotations_on_both_sidecars_under_load_fail_no_request(mesh: Mesh):
-    failures: list[str] = []
-    done = 0
-    stop = asyncio.Event()
+class Load:
+    """Clients calling /items through the frontend sidecar until stopped."""
 
-    async def load() -> None:
-        nonlocal done
+    def __init__(self, mesh: Mesh, clients: int, pause_s: float = 0.0) -> None:
+        self.failures: list[str] = []
+        self.done = 0
+        self._mesh, self._pause_s = mesh, pause_s
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._client()) for _ in range(clients)]
+
+    async def _client(self) -> None:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-            while not stop.is_set():
+            while not self._stop.is_set():
                 try:
-                    status, _, _ = await get(session, mesh, "/items")
+                    status, _, _ = await get(session, self._mesh, "/items")
                     if status != 200:
-                        failures.append(f"status {status}")
+                        self.failures.append(f"status {status}")
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    failures.append(repr(exc))
-                done += 1
+                    self.failures.append(repr(exc))
+                self.done += 1
+                if self._pause_s:
+                    await asyncio.sleep(self._pause_s)
 
-    tasks = [asyncio.create_task(load()) for _ in range(3)]
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+
+async def test_rotations_on_both_sidecars_under_load_fail_no_request(mesh: Mesh):
+    load = Load(mesh, clients=3)
     try:
         for _ in range(10):
             await asyncio.sleep(0.03)
@@ -173,10 +185,9 @@ async def test_rotations_on_both_sidecars_under_load_fail_no_request(mesh: Mesh)
             close_idle_inbound(mesh)  # so that new handshakes use the new certificates
         await asyncio.sleep(0.05)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-    assert failures == []
-    assert done > 30
+        await load.stop()
+    assert load.failures == []
+    assert load.done > 30
     assert mesh.backend.identity.client.renewals == 10
     inbound = mesh.backend._inbound
     assert inbound is not None
@@ -197,31 +208,14 @@ def close_idle_inbound(mesh: Mesh) -> None:
 
 
 async def test_control_plane_down_and_back_fails_no_request(mesh: Mesh):
-    failures: list[str] = []
-    done = 0
-    stop = asyncio.Event()
-
-    async def load() -> None:
-        nonlocal done
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-            while not stop.is_set():
-                try:
-                    status, _, _ = await get(session, mesh, "/items")
-                    if status != 200:
-                        failures.append(f"status {status}")
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    failures.append(repr(exc))
-                done += 1
-                await asyncio.sleep(0.005)
-
-    task = asyncio.create_task(load())
+    load = Load(mesh, clients=1, pause_s=0.005)
     port = mesh.control.port
     try:
         await asyncio.sleep(0.2)
         await mesh.control.stop()
-        before = done
+        before = load.done
         await asyncio.sleep(1.0)  # watches fail and retry; traffic goes on
-        assert done > before + 20
+        assert load.done > before + 20
         restarted = ControlPlane(mesh.config, mesh.control.state.ca, port=port,
                                  inventory=mesh.control.state.inventory, watch_timeout_s=1.0)
         await restarted.start()
@@ -229,9 +223,8 @@ async def test_control_plane_down_and_back_fails_no_request(mesh: Mesh):
         await mesh.frontend.identity.client.renew()
         await asyncio.sleep(0.2)
     finally:
-        stop.set()
-        await task
-    assert failures == []
+        await load.stop()
+    assert load.failures == []
 
 
 async def test_revoked_frontend_is_refused_within_5_seconds(mesh: Mesh):
