@@ -10,8 +10,8 @@ are maps (collector/translate/passthrough_messages.py).
 
 A request takes the usual Python path instead (`decode_passthrough` returns None,
 `decode_traces_passthrough` then decodes it in full) when:
-- it does not parse, or one of its spans is invalid: the full decoder says
-  exactly what is wrong, and keeps the valid spans (partial success);
+- it does not parse, or one of its spans is invalid (collector/translate/span_validity.py):
+  the full decoder says exactly what is wrong, and keeps the valid spans (partial success);
 - an attribute value is a double, array, kvlist or string table index, which
   ClickHouse's side does not convert as collector/translate/attributes.py does.
 The rows in otel_traces are the same whichever way a request went.
@@ -29,13 +29,10 @@ from collector.processors.spanmetrics import status_class
 from collector.translate.otlp_to_columns import UNKNOWN_SERVICE, decode_traces_protobuf
 from collector.translate.passthrough_batch import PassthroughSpans
 from collector.translate.passthrough_messages import FactsRequest, has_unconverted_values
-from collector.translate.validation import Decoded, Rejections, id_problem
+from collector.translate.span_validity import links_problem, valid_span
+from collector.translate.validation import Decoded, Rejections
 from storage.model import SPAN_KINDS, STATUS_CODES, SpanColumns
 
-_ZERO_TRACE_ID = bytes(16)
-_ZERO_SPAN_ID = bytes(8)
-_KIND_COUNT = len(SPAN_KINDS)
-_STATUS_COUNT = len(STATUS_CODES)
 _SERVER, _CLIENT = SPAN_KINDS.index("Server"), SPAN_KINDS.index("Client")
 _HTTP_STATUS = ("http.response.status_code", "http.status_code")
 _PEER_KEYS = ("db.system.name", "db.system", "peer.service", "server.address")
@@ -88,18 +85,9 @@ def _facts(request: Any) -> tuple[list[SpanFact], int]:
                 code = span.status.code
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
-                # The checks of collector/translate/otlp_to_columns.py: a span failing
-                # them sends the request to the full decoder, which says why.
-                if (
-                    len(trace_id) != 16
-                    or len(span_id) != 8
-                    or trace_id == _ZERO_TRACE_ID
-                    or span_id == _ZERO_SPAN_ID
-                    or (parent_id and len(parent_id) != 8)
-                    or not 0 <= kind < _KIND_COUNT
-                    or not 0 <= code < _STATUS_COUNT
-                    or end < start
-                    or (span.links and not _links_valid(span.links))
+                # An invalid span sends the request to the full decoder, which says why.
+                if not valid_span(trace_id, span_id, parent_id, kind, code, start, end) or (
+                    span.links and links_problem(span.links, "")
                 ):
                     raise _NotPassable
                 spans += 1
@@ -139,13 +127,6 @@ def _http_status(attributes: Any) -> str | None:
         if key in attributes and (text := _text(attributes[key])):
             return text
     return None
-
-
-def _links_valid(links: Any) -> bool:
-    return not any(
-        id_problem("", link.trace_id, 16, "") or id_problem("", link.span_id, 8, "")
-        for link in links
-    )
 
 
 def _text(value: Any) -> str:

@@ -5,9 +5,10 @@ the column lists: no intermediate object per span. Resource attributes are
 flattened once per resource, and every span of that resource shares the same
 dict, so the columns must be treated as read-only (storage only reads them).
 
-Validation is a cheap check per span; only when it fails is the span looked at
-again to say exactly what is wrong and where. An invalid span is left out and
-counted (partial success, collector/translate/validation.py); the others are kept.
+Validation is a cheap check per span (collector/translate/span_validity.py); only
+when it fails is the span looked at again to say exactly what is wrong and where.
+An invalid span is left out and counted (partial success,
+collector/translate/validation.py); the others are kept.
 """
 
 from __future__ import annotations
@@ -15,18 +16,14 @@ from __future__ import annotations
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.translate.attributes import flatten_attributes
 from collector.translate.errors import parse_protobuf, span_path
-from collector.translate.validation import Decoded, Rejections, id_problem, strict
+from collector.translate.span_validity import links_problem, span_problems, valid_span
+from collector.translate.validation import Decoded, Rejections, strict
 from storage.model import SPAN_KINDS, STATUS_CODES, SpanColumns
 
 UNKNOWN_SERVICE = "unknown_service"
-_ZERO_TRACE_ID = bytes(16)
-_ZERO_SPAN_ID = bytes(8)
-_KIND_COUNT = len(SPAN_KINDS)
-_STATUS_COUNT = len(STATUS_CODES)
 
 
 def decode_protobuf(payload: bytes) -> SpanColumns:
@@ -88,18 +85,10 @@ def decode_traces_request(request: ExportTraceServiceRequest) -> Decoded[SpanCol
                 code = status.code
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
-                if (
-                    len(trace_id) != 16
-                    or len(span_id) != 8
-                    or trace_id == _ZERO_TRACE_ID
-                    or span_id == _ZERO_SPAN_ID
-                    or (parent_id and len(parent_id) != 8)
-                    or not 0 <= kind < _KIND_COUNT
-                    or not 0 <= code < _STATUS_COUNT
-                    or end < start
-                    or (span.links and _links_problem(span, ""))
+                if not valid_span(trace_id, span_id, parent_id, kind, code, start, end) or (
+                    span.links and links_problem(span.links, "")
                 ):
-                    rejections.add(_explain(span, span_path(r, s, i)))
+                    rejections.add(span_problems(span, span_path(r, s, i)))
                     continue
 
                 timestamp(start)
@@ -139,41 +128,3 @@ def decode_traces_request(request: ExportTraceServiceRequest) -> Decoded[SpanCol
                     links_state([])
                     links_attributes([])
     return Decoded(columns, rejections)
-
-
-def _explain(span: Span, where: str) -> str:
-    """Say what is wrong with a span that failed the fast check."""
-    problems = [
-        id_problem("traceId", span.trace_id, 16, where),
-        id_problem("spanId", span.span_id, 8, where),
-    ]
-    if span.parent_span_id and len(span.parent_span_id) != 8:
-        problems.append(
-            f"parentSpanId must be empty or 8 bytes, got {len(span.parent_span_id)} bytes "
-            f"({span.parent_span_id.hex()!r}) in {where}"
-        )
-    if not 0 <= span.kind < _KIND_COUNT:
-        problems.append(f"kind must be 0..{_KIND_COUNT - 1}, got {span.kind} in {where}")
-    if not 0 <= span.status.code < _STATUS_COUNT:
-        problems.append(
-            f"status.code must be 0..{_STATUS_COUNT - 1}, got {span.status.code} in {where}"
-        )
-    if span.end_time_unix_nano < span.start_time_unix_nano:
-        problems.append(
-            f"endTimeUnixNano ({span.end_time_unix_nano}) is before startTimeUnixNano "
-            f"({span.start_time_unix_nano}) in {where}"
-        )
-    problems.append(_links_problem(span, where))
-    return "; ".join(p for p in problems if p)
-
-
-def _links_problem(span: Span, where: str) -> str:
-    """What is wrong with the first bad link of `span`, or ""."""
-    for j, link in enumerate(span.links):
-        problems = [
-            id_problem(f"links[{j}].traceId", link.trace_id, 16, where),
-            id_problem(f"links[{j}].spanId", link.span_id, 8, where),
-        ]
-        if problem := "; ".join(p for p in problems if p):
-            return problem
-    return ""
