@@ -15,6 +15,9 @@ three services, 10-20 attributes per span):
   this process, pinned to core 1, sends the payloads over HTTP and times from
   the first request to the collector reporting every span written (its admin
   /metrics). Refused requests (429) are retried after a pause, as SDKs do.
+  `collector_cpu_us_per_span` is the collector process's CPU time (user +
+  system, every thread, chdb's included) over the same interval per span: on a
+  shared machine it moves far less than spans/s does.
   Two cases: `passthrough`, the collector's default (requests go to ClickHouse
   undecoded), and `decoded` (every span decoded in Python and inserted as
   columns, as before the passthrough).
@@ -157,7 +160,15 @@ async def _exported(port: int) -> float:
     return 0.0
 
 
-async def _send(payloads: list[bytes], http_port: int, admin_port: int, total: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid`, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _send(
+    payloads: list[bytes], http_port: int, admin_port: int, total: int, pid: int
+) -> dict:
     import aiohttp
 
     refused = 0
@@ -180,6 +191,7 @@ async def _send(payloads: list[bytes], http_port: int, admin_port: int, total: i
                     refused += 1
                     await asyncio.sleep(0.05)
 
+    cpu_before = cpu_seconds(pid)
     started = time.perf_counter()
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(sender(session) for _ in range(4)))
@@ -187,8 +199,10 @@ async def _send(payloads: list[bytes], http_port: int, admin_port: int, total: i
     while await _exported(admin_port) < total:
         await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     return {
         "spans": total, "seconds": round(elapsed, 3), "spans_per_s": round(total / elapsed),
+        "collector_cpu_us_per_span": round(cpu / total * 1e6, 1),
         "accepted_in_s": round(sent, 3), "refused_requests": refused,
     }  # fmt: skip
 
@@ -237,7 +251,8 @@ def end_to_end(
     try:
         assert process.stdout is not None
         ready = process.stdout.readline().split()
-        return asyncio.run(_send(payloads, int(ready[1]), int(ready[2]), total))
+        # taskset execs the collector: the process started is the collector's
+        return asyncio.run(_send(payloads, int(ready[1]), int(ready[2]), total, process.pid))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
@@ -253,6 +268,18 @@ def median_run(runs: list[dict]) -> dict:
         **ordered[len(ordered) // 2],
         "spans_per_s": round(statistics.median(run["spans_per_s"] for run in runs)),
         "rounds_spans_per_s": [run["spans_per_s"] for run in runs],
+        **(
+            {
+                "collector_cpu_us_per_span": round(
+                    statistics.median(run["collector_cpu_us_per_span"] for run in runs), 1
+                ),
+                "rounds_collector_cpu_us_per_span": [
+                    run["collector_cpu_us_per_span"] for run in runs
+                ],
+            }
+            if "collector_cpu_us_per_span" in runs[0]
+            else {}
+        ),
     }
 
 

@@ -178,6 +178,9 @@ class CollectorConfig:
     # The queue's other bound: the received (decompressed) size of what it holds.
     queue_bytes: int = 256 * MiB
     batch_spans: int = 8192
+    # The most one export may hold when more is waiting (larger inserts cost
+    # storage less per span); None: 8 x batch_spans, at most queue_spans.
+    batch_max_spans: int | None = None
     batch_timeout_s: float = 0.2
     # What a client is told to wait when the queue is full (Retry-After, RetryInfo).
     retry_after_s: int = 1
@@ -224,6 +227,18 @@ class CollectorConfig:
                 f"collector.batch_spans: must be <= queue_spans ({self.queue_spans}), "
                 f"got {self.batch_spans}"
             )
+        if self.batch_max_spans is not None:
+            _check_int(problems, "collector.batch_max_spans", self.batch_max_spans, 1, 100_000_000)
+            if (
+                _is_int(self.batch_max_spans)
+                and _is_int(self.batch_spans)
+                and _is_int(self.queue_spans)
+                and not self.batch_spans <= self.batch_max_spans <= self.queue_spans
+            ):
+                problems.append(
+                    f"collector.batch_max_spans: must be batch_spans ({self.batch_spans}) "
+                    f"..queue_spans ({self.queue_spans}), got {self.batch_max_spans}"
+                )
         _check_int(problems, "collector.queue_bytes", self.queue_bytes, 1024, 1024 * 1024 * MiB)
         _check_positive(problems, "collector.batch_timeout_s", self.batch_timeout_s)
         if self.spool_dir is not None and (
@@ -267,3 +282,10 @@ class CollectorConfig:
     def __post_init__(self) -> None:
         if problems := self.problems():
             raise CollectorConfigError(problems)
+
+    @property
+    def export_batch_max_spans(self) -> int:
+        """`batch_max_spans`, or by default 8 x batch_spans, at most queue_spans."""
+        if self.batch_max_spans is not None:
+            return self.batch_max_spans
+        return max(self.batch_spans, min(8 * self.batch_spans, self.queue_spans))

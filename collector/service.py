@@ -99,6 +99,7 @@ class Collector:
             queue_spans=config.queue_spans,
             queue_bytes=config.queue_bytes,
             batch_spans=config.batch_spans,
+            batch_max_spans=config.export_batch_max_spans,
             batch_timeout_s=config.batch_timeout_s,
             drain_timeout_s=config.drain_timeout_s,
         )

@@ -7,10 +7,14 @@ the receiver tells the client to retry later (HTTP 429, gRPC RESOURCE_EXHAUSTED)
 Items are spans, metric data points and log records: one budget for all
 signals, so that a flood of one signal is backpressure for all, as memory is.
 Each signal waits in a lane of its own (batches are merged within a signal
-only). A single flush task merges small batches and splits large ones into
-batches of at most `batch_spans` items, sending a lane's batch as soon as it is
-full or `batch_timeout_s` after its oldest item arrived; of several lanes ready,
-the one waiting longest goes first. `stop()` refuses new items and drains the rest.
+only). A single flush task sends a lane's batch as soon as it holds
+`batch_spans` items or `batch_timeout_s` after its oldest item arrived; of
+several lanes ready, the one waiting longest goes first. A batch takes all the
+lane holds, up to `batch_max_spans` (the OpenTelemetry Collector's
+`send_batch_max_size`): while an export runs, what arrives meanwhile goes out
+next as one larger batch, since each insert costs storage a fixed ~100 ms
+(planning, a new part, merging it later) whatever its size.
+`stop()` refuses new items and drains the rest.
 """
 
 from __future__ import annotations
@@ -83,13 +87,20 @@ class BatchProcessor:
         queue_spans: int = 100_000,
         queue_bytes: int = 256 * 1024 * 1024,
         batch_spans: int = 8192,
+        batch_max_spans: int | None = None,
         batch_timeout_s: float = 0.2,
         drain_timeout_s: float = 10.0,
     ) -> None:
+        """`batch_max_spans`: None is `batch_spans` (every batch at most that size)."""
+        if batch_max_spans is not None and batch_max_spans < batch_spans:
+            raise ValueError(
+                f"batch_max_spans: must be >= batch_spans ({batch_spans}), got {batch_max_spans}"
+            )
         self._exporter = exporter
         self._queue_spans = queue_spans
         self._queue_bytes = queue_bytes
         self._batch_spans = batch_spans
+        self._batch_max_spans = batch_max_spans or batch_spans
         self._batch_timeout_s = batch_timeout_s
         self._drain_timeout_s = drain_timeout_s
         # One lane per signal and kind of batch: passthrough trace requests
@@ -203,9 +214,9 @@ class BatchProcessor:
                 await self._export(lane, *self._take(lane))
 
     def _take(self, lane: _Lane) -> tuple[Any, float]:
-        """Up to `batch_spans` items from the front of `lane`, as one batch, and the
-        bytes charged for them."""
-        limit = self._batch_spans
+        """Up to `batch_max_spans` items from the front of `lane`, as one batch, and
+        the bytes charged for them."""
+        limit = self._batch_max_spans
         pending, rates = lane.pending, lane.bytes_per_item
         batch = pending.popleft()
         rate = rates.popleft()

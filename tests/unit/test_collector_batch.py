@@ -73,6 +73,26 @@ async def test_large_batch_is_split() -> None:
     assert sizes(sink) == [4, 4, 2]
 
 
+async def test_what_waits_behind_a_running_export_goes_out_as_one_larger_batch() -> None:
+    sink = SinkExporter()
+    sink.pause()
+    processor = BatchProcessor(sink, batch_spans=4, batch_max_spans=10, batch_timeout_s=60)
+    await processor.start()
+    assert processor.try_put(spans(4))
+    await asyncio.sleep(0.05)  # being exported, stuck in the paused sink
+    for _ in range(7):
+        assert processor.try_put(spans(2))
+    await sink.resume()
+    await sink.wait_for_spans(14)
+    await processor.stop()
+    assert sizes(sink) == [4, 10, 4]  # up to batch_max_spans at once, never more
+
+
+def test_batch_max_spans_below_batch_spans_is_refused() -> None:
+    with pytest.raises(ValueError, match="batch_max_spans: must be >= batch_spans"):
+        BatchProcessor(SinkExporter(), batch_spans=4, batch_max_spans=3)
+
+
 async def test_flushes_after_timeout() -> None:
     sink = SinkExporter()
     processor = BatchProcessor(sink, batch_spans=100, batch_timeout_s=0.05)

@@ -61,3 +61,34 @@ def test_backoff_bounds() -> None:
     assert RetryConfig(initial_backoff_s=2, max_backoff_s=1).problems() == [
         "retry.max_backoff_s: must be >= initial_backoff_s (2), got 1"
     ]
+
+
+def test_batch_max_spans_defaults_to_eight_batches_within_the_queue() -> None:
+    assert CollectorConfig().export_batch_max_spans == 8 * 8192
+    assert CollectorConfig(queue_spans=20_000).export_batch_max_spans == 20_000
+    assert CollectorConfig(batch_spans=100, queue_spans=100).export_batch_max_spans == 100
+    assert CollectorConfig(batch_max_spans=9000).export_batch_max_spans == 9000
+
+
+@pytest.mark.parametrize("value", [8191, 100_001, 0, True])
+def test_batch_max_spans_must_lie_between_batch_spans_and_queue_spans(value: object) -> None:
+    with pytest.raises(CollectorConfigError, match=r"collector\.batch_max_spans: must be"):
+        CollectorConfig(batch_max_spans=value)  # type: ignore[arg-type]
+
+
+def test_the_self_metrics_interval_flag_reaches_the_collector_config() -> None:
+    from meshlens.all_in_one import collector_config
+    from meshlens.cli import build_parser, settings_from_args
+    from meshlens.settings import SettingsError
+
+    def config(argv: list[str], env: dict[str, str]) -> CollectorConfig:
+        return collector_config(settings_from_args(build_parser().parse_args(argv), env))
+
+    assert config(["collector"], {}).self_metrics.interval_s == 10.0
+    flag = ["collector", "--collector-self-metrics-interval", "2.5"]
+    assert config(flag, {}).self_metrics.interval_s == 2.5
+    env = {"MESHLENS_COLLECTOR_SELF_METRICS_INTERVAL": "0"}
+    assert not config(["up"], env).self_metrics.enabled
+    too_short = r"--collector-self-metrics-interval: must be 0 \(off\)"
+    with pytest.raises(SettingsError, match=too_short):
+        config(["collector", "--collector-self-metrics-interval", "0.01"], {})
