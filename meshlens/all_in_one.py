@@ -24,6 +24,7 @@ from collector import (
     Collector,
     CollectorConfig,
     CollectorConfigError,
+    SelfMetricsConfig,
     TailSamplingConfig,
     TlsServerConfig,
 )
@@ -200,6 +201,11 @@ def collector_config(s: Settings) -> CollectorConfig:
         enabled=s.tail_sampling,
         **{k: v for k, v in sampling_values.items() if v is not None},  # type: ignore[arg-type]
     )
+    self_metrics = (
+        SelfMetricsConfig(interval_s=s.collector_self_metrics_interval)
+        if s.collector_self_metrics_interval is not None
+        else SelfMetricsConfig()
+    )
     return CollectorConfig(
         host=s.host,
         http_port=s.otlp_http_port,
@@ -208,6 +214,7 @@ def collector_config(s: Settings) -> CollectorConfig:
         # accepted spans wait here while storage is away (zero loss)
         spool_dir=str(s.state_dir / "spool"),
         tail_sampling=sampling,
+        self_metrics=self_metrics,
         tls=tls,
     )
 

@@ -49,7 +49,7 @@ def _add_ports(p: argparse.ArgumentParser, *, ui: bool, otlp: bool) -> None:
 
 
 def _add_collector_options(p: argparse.ArgumentParser) -> None:
-    """TLS on the OTLP receivers and tail sampling (docs/collector.md)."""
+    """TLS on the OTLP receivers, tail sampling and self-metrics (docs/collector.md)."""
     tls = p.add_argument_group("OTLP receiver TLS (both receivers; off by default)")
     tls.add_argument("--otlp-tls-cert-file", help="PEM certificate chain: the receivers speak TLS")
     tls.add_argument("--otlp-tls-key-file", help="PEM private key of that certificate")
@@ -75,6 +75,11 @@ def _add_collector_options(p: argparse.ArgumentParser) -> None:
     )
     sampling.add_argument(
         "--tail-sampling-max-traces", help="traces waiting at most (default 50000)"
+    )
+    p.add_argument(
+        "--collector-self-metrics-interval",
+        help="seconds between the collector's self-metrics rounds into storage (default 10; "
+        "0: off)",
     )
 
 
@@ -156,7 +161,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         "ui_port", "control_port", "state_dir", "mesh",
         "otlp_tls_cert_file", "otlp_tls_key_file", "otlp_tls_client_ca_file",
         "tail_sampling", "tail_sampling_wait", "tail_sampling_latency", "tail_sampling_percent",
-        "tail_sampling_max_traces",
+        "tail_sampling_max_traces", "collector_self_metrics_interval",
     )  # fmt: skip
     overrides = {k: getattr(args, k, None) for k in (*keys, "demo_rate")}
     return load_settings(env, **overrides)

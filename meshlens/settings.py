@@ -41,6 +41,8 @@ class Settings:
     tail_sampling_latency: float | None = None  # seconds
     tail_sampling_percent: float | None = None
     tail_sampling_max_traces: int | None = None
+    # Seconds between the collector's self-metrics rounds (0: off); None: its default, 10.
+    collector_self_metrics_interval: float | None = None
 
     @property
     def otlp_http_endpoint(self) -> str:
@@ -124,6 +126,8 @@ def _convert(name: str, value: object) -> object:
         if traces < 1:
             raise ValueError(f"must be an integer >= 1, got {value!r}")
         return traces
+    if name == "collector_self_metrics_interval":
+        return _self_metrics_interval(value)
     if name == "mesh" or name.startswith("otlp_tls_"):
         text = str(value).strip()
         if not text:
@@ -133,6 +137,16 @@ def _convert(name: str, value: object) -> object:
     if not text:
         raise ValueError("must not be empty")
     return text
+
+
+def _self_metrics_interval(value: object) -> float:
+    """Seconds, checked by the collector's own rule (SelfMetricsConfig), named by the flag."""
+    from collector.config import SelfMetricsConfig
+
+    seconds = _as_float(value, "a number of seconds")
+    for problem in SelfMetricsConfig(interval_s=seconds).problems():
+        raise ValueError(problem.split(": ", 1)[1])
+    return seconds
 
 
 def _as_bool(value: object) -> bool:
