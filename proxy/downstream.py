@@ -71,6 +71,11 @@ class Downstream(asyncio.Protocol):
         self.original_dst: Endpoint | None = None  # set when iptables redirected us
         self.closed = False
 
+    @property
+    def in_flight(self) -> bool:
+        """A request is being answered or waits its turn (closing now would drop it)."""
+        return self._busy or bool(self._queue)
+
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -308,6 +313,7 @@ class Downstream(asyncio.Protocol):
                     await self._idle
                     continue
                 item = queue.popleft()
+                self._busy = True  # from here: an inline request must not overtake it
                 if isinstance(item, HttpError):
                     self._listener.rejected += 1
                     self.write(_refusal(item))
@@ -323,7 +329,6 @@ class Downstream(asyncio.Protocol):
                         and (item.head.header(b"expect") or b"").lower() == b"100-continue"):
                     self.write(_CONTINUE)
                     self._current_answered = False  # interim: a final answer may follow
-                self._busy = True
                 await handler(item)
                 self._busy = False
                 if item.close_after or not item.body.ended:

@@ -8,7 +8,8 @@ span like any request, an error carrying ``meshlens.authz.policy``,
 ``meshlens.authz.decision`` ("deny") and ``meshlens.authz.reason``. The
 evaluator is swapped whole when a new config snapshot arrives. While the inner
 handler (or the refusal) runs, :func:`current_peer` gives the request's verified
-peer (the sidecar records it on the SERVER span).
+peer (the sidecar records it on the SERVER span). Bodyless requests take the inline
+path behind the gate as they do without it (:meth:`AuthorizingHandler.inline`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 from control.policy import AuthzDecision, AuthzRequest, Denied, PolicyEvaluator
-from proxy.accept import Exchange, RequestHandler
+from proxy.accept import Exchange, InlineHandler, RequestHandler
 from proxy.http_codec import split_target, target_path
-from proxy.identity.mtls_listener import IdentifiedDownstream
 from proxy.identity.peer_identity import NoIdentity, PeerIdentity, TlsState
 from proxy.identity.rotation import IdentityContexts
 from proxy.inbound import InboundHandler
@@ -44,10 +44,16 @@ def tls_state_of(exchange: Exchange) -> TlsState:
 
 
 class AuthorizingHandler:
+    """Authorizes each request, then hands it to ``inner``: as a coroutine, or, for a
+    bodyless request the connection offers inline (see :mod:`proxy.exchange`), to
+    ``inner.inline`` when it has one, from the parser callback like any other inline
+    exchange. Either way the decision, the denial and its span are the same."""
+
     def __init__(self, inner: RequestHandler, service: str, evaluator: PolicyEvaluator, *,
                  identity: IdentityContexts | None = None,
                  on_denied: DeniedCallback | None = None) -> None:
         self._inner = inner
+        self._inner_inline: InlineHandler | None = getattr(inner, "inline", None)
         self._service = service
         self.evaluator = evaluator
         self._identity = identity
@@ -56,27 +62,46 @@ class AuthorizingHandler:
         self.denied = 0
 
     async def __call__(self, exchange: Exchange) -> None:
-        state = tls_state_of(exchange)
-        if self._identity is not None and self._identity.revocations.refuses(state):
-            exchange.close_after = True
-            self._deny(exchange, Denied("revocation", "peer certificate is revoked"),
-                       self._request(exchange, state), state)
+        state = self._admit(exchange)
+        if state is None:
             return
-        request = self._request(exchange, state)
-        decision: AuthzDecision = self.evaluator.decide(request)
-        if isinstance(decision, Denied):
-            self._deny(exchange, decision, request, state)
-            return
-        conn = exchange.conn if isinstance(exchange.conn, IdentifiedDownstream) else None
-        if conn is not None:
-            conn.requests_in_flight += 1
         peer = _PEER.set(state if isinstance(state, PeerIdentity) else None)
         try:
             await self._inner(exchange)
         finally:
             _PEER.reset(peer)
-            if conn is not None:
-                conn.requests_in_flight -= 1
+
+    def inline(self, exchange: Exchange) -> bool:
+        """The same from the parser callback: True when taken (answered, denied, or
+        in flight inline); False leaves the exchange to the worker (``__call__``)."""
+        inner = self._inner_inline
+        if inner is None:
+            return False
+        state = self._admit(exchange)
+        if state is None:  # denied: answered already
+            exchange.conn.inline_done()
+            return True
+        peer = _PEER.set(state if isinstance(state, PeerIdentity) else None)
+        try:
+            return inner(exchange)  # its start (and the span's) sees the peer
+        finally:
+            _PEER.reset(peer)
+
+    def _admit(self, exchange: Exchange) -> TlsState | None:
+        """The connection's TLS state when the request may go on; None when it was
+        refused here (revoked peer, or denied by policy) and answered."""
+        state = tls_state_of(exchange)
+        if self._identity is not None and self._identity.revocations.refuses(state):
+            exchange.close_after = True
+            self._deny(exchange, Denied("revocation", "peer certificate is revoked"),
+                       self._request(exchange, state), state)
+            return None
+        request = self._request(exchange, state)
+        decision: AuthzDecision = self.evaluator.decide(request)
+        if isinstance(decision, Denied):
+            self._deny(exchange, decision, request, state)
+            return None
+        return state
 
     def _request(self, exchange: Exchange, state: TlsState) -> AuthzRequest:
         _authority, target = split_target(exchange.head.target)

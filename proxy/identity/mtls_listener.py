@@ -43,7 +43,6 @@ class IdentifiedDownstream(Downstream):
     def __init__(self, listener: MtlsListener, plaintext_reason: NoIdentity) -> None:
         super().__init__(listener)
         self.tls_state: TlsState = plaintext_reason
-        self.requests_in_flight = 0  # kept by the authorization gate
         self._mtls = listener
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -140,8 +139,7 @@ class MtlsListener(Listener):
     def close_idle_connections(self) -> int:
         """Close connections with no request in flight, so that their peers handshake
         again (with the current certificates and trust bundle); how many were closed."""
-        idle = [c for c in list(self.connections)
-                if isinstance(c, IdentifiedDownstream) and c.requests_in_flight == 0]
+        idle = [c for c in list(self.connections) if not c.in_flight]
         for conn in idle:
             conn.close()
         return len(idle)
