@@ -63,11 +63,13 @@ class BodyStream:
         if self._buffered > self._high and not self._paused:
             self._paused = True
             self._pause()
-        self._wake()
+        if self._waiter is not None:  # (no call when nobody waits: once per response)
+            self._wake()
 
     def end(self) -> None:
         self._ended = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def abort(self, error: BaseException | None = None) -> None:
         if not self._ended:
@@ -88,6 +90,18 @@ class BodyStream:
             finally:
                 self._waiter = None
         return chunk
+
+    def read_received(self) -> list[bytes]:
+        """Every chunk of a body received whole (``ended``), at once: what a forwarder
+        relays in one write."""
+        assert self._ended and self._error is None
+        chunks = list(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self._resume()
+        return chunks
 
     def read_nowait(self) -> bytes | None:
         """Like :meth:`read` when a chunk (or the end) is already here, else None:

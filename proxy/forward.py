@@ -189,15 +189,12 @@ def relay_received(exchange: Exchange, conn: UpstreamConnection,
     """Relay a response received whole (``conn.complete``) in one write, without waiting;
     the caller returns the connection to the pool."""
     head, chunked_out = _downstream_head(exchange, response)
-    pending = [head]
-    body = conn.body
-    size = 0
-    while chunk := body.read_nowait():
-        size += len(chunk)
-        pending.append(encode_chunk(chunk) if chunked_out else chunk)
+    chunks = conn.body.read_received()
+    size = sum(map(len, chunks))
     if chunked_out:
-        pending.append(LAST_CHUNK)
-    exchange.conn.writelines(pending)
+        exchange.conn.writelines([head, *map(encode_chunk, chunks), LAST_CHUNK])
+    else:
+        exchange.conn.writelines([head, *chunks])
     return Outcome(response.status, None, size)
 
 

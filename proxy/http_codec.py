@@ -15,6 +15,7 @@ returns them).
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Protocol
 
 import httptools
@@ -69,98 +70,117 @@ def _framing(lengths: list[bytes] | None, codings: list[bytes] | None
     return Framing.NONE, None
 
 
-# what a head's headers say, sorted in one pass (see _ParserAdapter)
-_Sorted = tuple[Headers, Headers, list[bytes] | None, list[bytes] | None, int, bytes | None]
+# a finished head: url (or reason), all headers, noted, forwarded, Content-Length values,
+# Transfer-Encoding values, Host count, Upgrade value (see _ParserAdapter._end_of_head)
+_Head = tuple[bytes, Headers, Headers, Headers, list[bytes] | None, list[bytes] | None, int,
+              bytes | None]
 
 
-def _sort_headers(headers: Headers, noted_names: frozenset[bytes], kept: frozenset[bytes],
-                  unforwarded: frozenset[bytes]) -> _Sorted:
-    """(noted, forwarded, Content-Length values, Transfer-Encoding values, Host count,
-    Upgrade value) of a head's headers."""
-    noted: Headers = []
-    forwarded: Headers = []
-    lengths = codings = connection = None
-    hosts = 0
-    upgrade = None
-    for pair in headers:
-        low = pair[0].lower()
-        if low not in noted_names:
-            forwarded.append(pair)
-            continue
-        value = pair[1]
-        noted.append((low, value))
-        if low in kept:
-            forwarded.append(pair)
-        if low == b"host":
-            hosts += 1
-        elif low == b"content-length":
-            lengths = [value] if lengths is None else [*lengths, value]
-        elif low == b"transfer-encoding":
-            codings = [value] if codings is None else [*codings, value]
-        elif low == b"connection":
-            connection = [value] if connection is None else [*connection, value]
-        elif low == b"upgrade" and upgrade is None:
-            upgrade = value
-    if connection is not None:  # the headers it names are hop-by-hop too
-        named = {t.strip().lower() for v in connection for t in v.split(b",")}
-        named.difference_update(unforwarded)  # not forwarded anyway
-        if named:
-            forwarded = [(k, v) for k, v in forwarded if k.lower() not in named]
-    return noted, forwarded, lengths, codings, hosts, upgrade
+def _body_framing(lengths: list[bytes] | None, codings: list[bytes] | None
+                  ) -> tuple[Framing, int | None]:
+    """:func:`_framing`, with the usual cases (no body headers, one plain
+    Content-Length) decided without a call."""
+    if codings is None:
+        if lengths is None:
+            return Framing.NONE, None
+        if len(lengths) == 1 and (text := lengths[0]).isdigit() and len(text) <= 18:
+            return Framing.LENGTH, int(text)
+    return _framing(lengths, codings)
 
 
 class _ParserAdapter:
     """httptools callbacks shared by the request and response parsers.
 
     A header callback only collects (the C parser calls it once per header, so it
-    is kept short); at the end of the head the headers are sorted in one pass: all
-    in ``headers``; those named in ``noted_names`` also in ``noted`` (lowercase
-    name); the rest, and ``kept`` ones, in ``forwarded``, without the headers a
-    Connection header names.
+    is kept to one append); at the end of the head the size and count limits are
+    checked and the headers sorted in one pass (:meth:`_end_of_head`): all in
+    ``headers``; the noted ones also in ``noted`` (lowercase name); the others, and
+    the noted ones not ``unforwarded``, in ``forwarded``, without the headers a
+    Connection header names. There is no ``on_message_begin`` (one callback less
+    per message): the end of a head starts the next one afresh, and ``in_head``
+    says whether one is being parsed, for the bound on raw head bytes that
+    :meth:`_count_head_bytes` keeps across reads.
     """
 
-    __slots__ = ("_head_size", "_headers", "_kept", "_max_head", "_noted_names", "_sink",
-                 "_unforwarded", "_url", "in_head")
+    __slots__ = ("_headers", "_max_head", "_raw_head_bytes", "_sink", "_url", "in_head")
 
-    def __init__(self, sink: MessageSink, max_head_bytes: int, noted_names: frozenset[bytes],
-                 kept: frozenset[bytes] = frozenset()) -> None:
+    def __init__(self, sink: MessageSink, max_head_bytes: int) -> None:
         self._sink = sink
         self._max_head = max_head_bytes
-        self._noted_names = noted_names
-        self._kept = kept
-        self._unforwarded = noted_names - kept
         self._headers: Headers = []
         self._url = b""
-        self._head_size = 0
+        self._raw_head_bytes = 0
         self.in_head = False
-
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self._url = b""
-        self._head_size = 0
-        self.in_head = True
 
     def on_url(self, piece: bytes) -> None:
         self._url += piece
-        self._head_size += len(piece)
-        if self._head_size > self._max_head:
+        self.in_head = True
+        if len(self._url) > self._max_head:
             raise HttpError(431, "request header fields too large")
 
     def on_status(self, piece: bytes) -> None:
         self._url += piece
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
-        value = value or b""
-        headers = self._headers
-        headers.append((name, value))
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self._max_head:
-            raise HttpError(431, "request header fields too large")
+        self._headers.append((name, value or b""))
+
+    def _end_of_head(self, noted_names: frozenset[bytes], unforwarded: frozenset[bytes]
+                     ) -> _Head:
+        """The head just parsed, within the limits and sorted (one call: this runs
+        for every message); the next head starts afresh."""
+        url, headers = self._url, self._headers
+        self._url, self._headers = b"", []
+        self.in_head = False
+        self._raw_head_bytes = 0
         if len(headers) > MAX_HEADERS:
             raise HttpError(431, "too many header fields")
+        # name, ": ", value and CRLF of each header, as the limit has always counted
+        if len(url) + sum(map(len, chain.from_iterable(headers))) + 4 * len(headers) \
+                > self._max_head:
+            raise HttpError(431, "request header fields too large")
+        noted: Headers = []
+        forwarded: Headers = []
+        lengths = codings = connection = None
+        hosts = 0
+        upgrade = None
+        for pair in headers:
+            low = pair[0].lower()
+            if low not in noted_names:
+                forwarded.append(pair)
+                continue
+            value = pair[1]
+            noted.append((low, value))
+            if low not in unforwarded:
+                forwarded.append(pair)
+            if low == b"host":
+                hosts += 1
+            elif low == b"content-length":
+                lengths = [value] if lengths is None else [*lengths, value]
+            elif low == b"transfer-encoding":
+                codings = [value] if codings is None else [*codings, value]
+            elif low == b"connection":
+                connection = [value] if connection is None else [*connection, value]
+            elif low == b"upgrade" and upgrade is None:
+                upgrade = value
+        # the headers a Connection header names are hop-by-hop too; ``keep-alive`` alone
+        # (the usual value) names none that is forwarded
+        if connection is not None and (len(connection) > 1
+                                       or connection[0].lower() != b"keep-alive"):
+            named = {t.strip().lower() for v in connection for t in v.split(b",")}
+            named.difference_update(unforwarded)  # not forwarded anyway
+            if named:
+                forwarded = [(k, v) for k, v in forwarded if k.lower() not in named]
+        return url, headers, noted, forwarded, lengths, codings, hosts, upgrade
 
-    def _sorted(self) -> _Sorted:
-        return _sort_headers(self._headers, self._noted_names, self._kept, self._unforwarded)
+    def _count_head_bytes(self, size: int) -> None:
+        """A head that never ends is bounded too, not only the parsed parts (the C
+        parser keeps a header's partial name or value until it is complete)."""
+        if self.in_head:
+            self._raw_head_bytes += size
+            if self._raw_head_bytes > 2 * self._max_head:
+                raise HttpError(431, "request header fields too large")
+        else:
+            self._raw_head_bytes = 0
 
     def on_body(self, chunk: bytes) -> None:
         self._sink.on_body(chunk)
@@ -169,19 +189,18 @@ class _ParserAdapter:
         self._sink.on_end()
 
 
-_HOST_KEPT = frozenset({b"host"})
+_REQUEST_UNFORWARDED = REQUEST_NOTED - {b"host"}  # Host is noted and forwarded
 
 
 class RequestParser(_ParserAdapter):
     """Feeds bytes from a downstream connection; raises HttpError on bad input."""
 
-    __slots__ = ("_body_bytes", "_max_body", "_parser", "_raw_head_bytes", "upgraded")
+    __slots__ = ("_body_bytes", "_max_body", "_parser", "upgraded")
 
     def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
-        super().__init__(sink, max_head_bytes, REQUEST_NOTED, kept=_HOST_KEPT)
+        super().__init__(sink, max_head_bytes)
         self._parser = httptools.HttpRequestParser(self)
-        self._raw_head_bytes = 0
         self._max_body = max_body_bytes
         self._body_bytes = 0
         self.upgraded = False
@@ -204,31 +223,25 @@ class RequestParser(_ParserAdapter):
             if isinstance(cause, HttpError):
                 raise cause from None
             raise HttpError(400, "malformed request") from exc
-        if self.in_head:
-            # A head that never ends is bounded too, not only the parsed parts.
-            self._raw_head_bytes += len(data)
-            if self._raw_head_bytes > 2 * self._max_head:
-                raise HttpError(431, "request header fields too large")
-        else:
-            self._raw_head_bytes = 0
+        if self.in_head or self._raw_head_bytes:
+            self._count_head_bytes(len(data))
         return b""
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
-        self._raw_head_bytes = 0
+        target, headers, noted, forwarded, lengths, codings, hosts, upgrade_value = \
+            self._end_of_head(REQUEST_NOTED, _REQUEST_UNFORWARDED)
         self._body_bytes = 0
         parser = self._parser
         method = parser.get_method()
         if method == b"CONNECT":
             raise HttpError(501, "CONNECT not supported")
         version = parser.get_http_version()
-        noted, forwarded, lengths, codings, hosts, upgrade_value = self._sorted()
         if hosts > 1 or (version == "1.1" and not hosts):
             raise HttpError(400, "exactly one Host header is required")
-        if lengths is None and codings is None:
+        if lengths is None and codings is None:  # most requests: no call
             framing, length = Framing.NONE, None
         else:
-            framing, length = _framing(lengths, codings)
+            framing, length = _body_framing(lengths, codings)
             if length is not None and length > self._max_body:
                 raise HttpError(413, "request body too large")
         upgrade = None
@@ -238,7 +251,7 @@ class RequestParser(_ParserAdapter):
                 raise HttpError(501, "protocol upgrade not supported")
             self.upgraded = True
         self._sink.on_head(RequestHead(
-            method, self._url, version, self._headers, parser.should_keep_alive(), framing,
+            method, target, version, headers, parser.should_keep_alive(), framing,
             length, upgrade, noted, forwarded))
 
     def on_body(self, chunk: bytes) -> None:
@@ -259,26 +272,21 @@ class ResponseParser(_ParserAdapter):
 
     def __init__(self, sink: MessageSink, head_request: bool = False,
                  max_head_bytes: int = MAX_HEAD_BYTES, upgrade: bool = False) -> None:
-        super().__init__(sink, max_head_bytes, HOP_BY_HOP)
+        super().__init__(sink, max_head_bytes)
         self._parser = httptools.HttpResponseParser(self)
         self._head_request = head_request
         self._upgrade_requested = upgrade
         self.done = False
         self.upgraded = False  # a 101 answer: every later byte is tunnel data (on_body)
         self.clean = False  # the last response ended where the next one may begin
-
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self._url = b""
-        self._head_size = 0
         self.in_head = True
-        self.clean = False
 
     def reset(self, head_request: bool, upgrade: bool) -> None:
         """Expect the answer to the next request (only when ``clean``)."""
         self._head_request = head_request
         self._upgrade_requested = upgrade
         self.done = self.upgraded = self.clean = False
+        self.in_head = True
 
     def feed(self, data: bytes) -> None:
         """Raises HttpError(502) when the upstream's answer cannot be parsed."""
@@ -289,6 +297,8 @@ class ResponseParser(_ParserAdapter):
             raise HttpError(502, "data after a response without body")
         try:
             self._parser.feed_data(data)
+            if self.in_head:
+                self._count_head_bytes(len(data))
         except httptools.HttpParserUpgrade as upgrade:
             if not self.upgraded:
                 raise HttpError(502, "bad upstream response: unexpected upgrade") from None
@@ -303,7 +313,8 @@ class ResponseParser(_ParserAdapter):
             raise HttpError(502, f"bad upstream response: {reason}") from exc
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
+        reason, headers, _, forwarded, lengths, codings, _, _ = self._end_of_head(
+            HOP_BY_HOP, HOP_BY_HOP)
         self.clean = False
         parser = self._parser
         status = parser.get_status_code()
@@ -311,11 +322,9 @@ class ResponseParser(_ParserAdapter):
             if not self._upgrade_requested:
                 raise HttpError(502, "101 without an upgrade request")
             self.upgraded = True
-        _, forwarded, lengths, codings, _, _ = self._sorted()
-        if lengths is None and codings is None:
-            framing, length = Framing.NONE, None
-        else:
-            framing, length = _framing(lengths, codings)
+        elif 100 <= status < 200:
+            self.in_head = True  # an interim answer: the final head follows
+        framing, length = _body_framing(lengths, codings)
         no_body = (self._head_request or status in _NO_BODY_STATUSES
                    or (100 <= status < 200 and status != 101))
         if no_body:
@@ -325,7 +334,7 @@ class ResponseParser(_ParserAdapter):
         else:
             body_framing = framing
         head = ResponseHead(
-            status, self._url, parser.get_http_version(), self._headers,
+            status, reason, parser.get_http_version(), headers,
             parser.should_keep_alive(), body_framing, length, not no_body, forwarded)
         self._sink.on_head(head)
         if self._head_request:

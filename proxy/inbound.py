@@ -17,7 +17,7 @@ from proxy.http_codec import Headers, RequestHead, split_target, target_path
 from proxy.http_serialize import request_end_to_end, serialize_request_head
 from proxy.inline_forward import InlineForward
 from proxy.route import host_and_port
-from proxy.telemetry import Hop, Telemetry
+from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
 
@@ -47,7 +47,7 @@ class InboundHandler:
         head = exchange.head
         authority, target = split_target(head.target)
         hop = self._start_hop(exchange, authority, target)
-        request = serialize_request_head(head.method, target, with_trace_headers(head, hop))
+        request = serialize_request_head(head.method, target, forwarded_headers(head, hop))
         InlineForward(exchange, self._pool, self._app, request, partial(finish_hop, hop)).start()
         return True
 
@@ -66,7 +66,9 @@ class InboundHandler:
         head = exchange.head
         telemetry = self._telemetry
         if not telemetry.enabled:  # no span: only the caller's trace context is passed on
-            return telemetry.start_hop("inbound", head.method, "", trace_source(head), {})
+            return telemetry.start_hop("inbound", head.method, "",
+                                       head.noted if head.noted is not None else head.headers,
+                                       {})
         host, port = host_and_port(authority or head.header(b"host") or b"")
         peer_host, peer_port = exchange.conn.peer
         return telemetry.start_hop(
@@ -84,6 +86,8 @@ class InboundHandler:
 
 def finish_hop(hop: Hop, outcome: Outcome | None) -> None:
     """End ``hop`` with what happened; None: the client went away before its answer."""
+    if hop is UNTRACED:  # records nothing
+        return
     if outcome is None:
         hop.finish(None, "downstream_reset")
     else:
@@ -96,6 +100,18 @@ def trace_source(head: RequestHead) -> Headers:
     """Headers that hold the incoming trace context: the parser's noted ones when
     there are (trace headers among them, lowercase), else all."""
     return head.noted if head.noted is not None else head.headers
+
+
+def forwarded_headers(head: RequestHead, hop: Hop) -> Headers:
+    """:func:`with_trace_headers` for a caller that only reads the list (it may be the
+    parser's own list of forwarded headers)."""
+    headers = head.forwarded
+    if headers is None:
+        headers = request_end_to_end(head)
+    if hop is UNTRACED:  # no trace headers to send (telemetry off, none came in)
+        return headers
+    trace = hop.trace_headers()
+    return headers + trace if trace else headers
 
 
 def with_trace_headers(head: RequestHead, hop: Hop) -> Headers:

@@ -89,9 +89,6 @@ class InlineForward:
             return
         outcome = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
-        self._end(outcome)
-
-    def _end(self, outcome: Outcome) -> None:
         self._finish(outcome)
         self._exchange.conn.inline_done()
 

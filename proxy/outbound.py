@@ -88,8 +88,9 @@ class OutboundHandler:
                 if inline:
                     exchange.conn.inline_done()
                 return None
-            hop.set_attribute("peer.service", route.service)
-            hop.set_destination(route.service, route.host)
+            if telemetry.enabled:  # else the hop records nothing: no calls for nothing
+                hop.set_attribute("peer.service", route.service)
+                hop.set_destination(route.service, route.host)
             headers = with_trace_headers(head, hop)
             if authority is not None:
                 # absolute-form: the authority in the target wins over any Host header
@@ -100,8 +101,9 @@ class OutboundHandler:
             if guard is not None:  # timeouts, retries, faults, ... pick endpoints per attempt
                 return partial(self._guarded, guard, exchange, hop, picks, target, headers)
             endpoint = picks()
-            hop.set_attribute("network.peer.address", endpoint.host)
-            hop.set_attribute("network.peer.port", endpoint.port)
+            if telemetry.enabled:
+                hop.set_attribute("network.peer.address", endpoint.host)
+                hop.set_attribute("network.peer.port", endpoint.port)
         except BaseException:
             finish_outbound(hop, picks, None)
             raise

@@ -31,8 +31,10 @@ Headers = list[tuple[bytes, bytes]]
 SERVER, CLIENT = 2, 3  # OTLP Span.SpanKind values
 MAX_QUEUED_SPANS = 16384
 EXPORT_BATCH = 1024  # spans per export request; this many queued wakes the exporter
-_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
-                            "TRACE", "PATCH"})
+# request method -> (http.request.method, span name); any other method is "_OTHER"
+_METHODS = {m.encode(): (m, m) for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
+                                         "OPTIONS", "TRACE", "PATCH")}
+_OTHER_METHOD = ("_OTHER", "HTTP")
 _random_bits = random.getrandbits
 
 
@@ -155,6 +157,10 @@ class Telemetry:
         from proxy.span_export import ExportWorker
 
         self._config = config
+        # RED labels a hop starts with: (source, destination, version) inbound,
+        # (source, destination) outbound
+        self._server_labels = ("unknown", config.service, config.version)
+        self._client_labels = (config.service, "unknown")
         self.clock_ns = clock_ns
         self.red = RedMetrics(max_series, clock_ns)
         self.spans: deque[Hop] = deque()
@@ -181,8 +187,7 @@ class Telemetry:
                 return UNTRACED
             return Hop(None, kind, "", parent.trace_id, parent.span_id, 0, parent.flags,
                        incoming.tracestate, incoming.b3, attributes)
-        method_text = method.decode("latin-1")
-        known = method_text if method_text in _KNOWN_METHODS else "_OTHER"
+        known, name = _METHODS.get(method) or _OTHER_METHOD
         attributes["http.request.method"] = known
         attributes["url.path"] = path
         attributes["meshlens.direction"] = direction
@@ -190,14 +195,12 @@ class Telemetry:
             trace_id, parent_id, flags = _random_bits(128) or 1, 0, 1
         else:
             trace_id, parent_id, flags = parent.trace_id, parent.span_id, parent.flags & 0x01
-        hop = Hop(self, kind, known if known != "_OTHER" else "HTTP", trace_id,
-                  _random_bits(64) or 1, parent_id, flags, incoming.tracestate, incoming.b3,
-                  attributes)
-        config = self._config
+        hop = Hop(self, kind, name, trace_id, _random_bits(64) or 1, parent_id, flags,
+                  incoming.tracestate, incoming.b3, attributes)
         if kind == SERVER:
-            hop.source, hop.destination, hop.version = "unknown", config.service, config.version
+            hop.source, hop.destination, hop.version = self._server_labels
         else:
-            hop.source, hop.destination = config.service, "unknown"
+            hop.source, hop.destination = self._client_labels
         return hop
 
     async def flush(self) -> None:

@@ -40,6 +40,7 @@ class UpstreamRefused(ConnectionError):
         self.event = event
 
 
+_MAX_IDENTITIES = 1024  # endpoint objects take_idle remembers by identity
 # Called with the endpoint and the connection's SSL object (None without TLS).
 PeerCheck = Callable[[Endpoint, ssl.SSLObject | None], None]
 
@@ -62,6 +63,7 @@ class UpstreamConnection(asyncio.Protocol):
         # all of the response that came with it) or the exchange failed: lets a forwarder
         # relay a whole small answer without a task (proxy.inline_forward)
         self.on_response: Callable[[], None] | None = None
+        self.idle_queue: deque[UpstreamConnection] | None = None  # the pool's, for its endpoint
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._flow = (self._pause_reading, self._resume_reading)  # bound once, for bodies
@@ -148,8 +150,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._parser.feed(data)
         except HttpError as error:
             self._fail(error)
-        if self.on_response is not None:
-            self._notify()
+        callback = self.on_response
+        if callback is not None and (self._response is not None or self._failure is not None):
+            self.on_response = None  # as _notify, without the call: once per response
+            callback()
 
     def eof_received(self) -> bool:
         return False
@@ -194,7 +198,7 @@ class UpstreamConnection(asyncio.Protocol):
             return  # end of an interim response
         self._complete = True
         self.body.end()
-        self.idle()
+        self._spare, self._parser = self._parser, None  # idle: later bytes are nobody's
 
     def _notify(self) -> None:
         callback = self.on_response
@@ -234,6 +238,7 @@ class UpstreamPool:
         self.peer_check = peer_check
         self._idle: defaultdict[Endpoint, deque[UpstreamConnection]] = defaultdict(deque)
         self._all: set[UpstreamConnection] = set()
+        self._by_identity: dict[int, tuple[Endpoint, deque[UpstreamConnection]]] = {}
         self.opened = 0
 
     async def acquire(self, endpoint: Endpoint) -> tuple[UpstreamConnection, bool]:
@@ -262,7 +267,17 @@ class UpstreamPool:
 
     def take_idle(self, endpoint: Endpoint) -> UpstreamConnection | None:
         """A kept-alive connection to ``endpoint`` if one is idle, without waiting."""
-        idle = self._idle.get(endpoint)
+        # By the endpoint object's identity first: a request path hands in the same few
+        # objects (the app's, each destination's), and hashing an Endpoint runs Python
+        # code. The entry keeps its endpoint alive, so the id is not reused meanwhile.
+        known = self._by_identity.get(id(endpoint))
+        if known is not None and known[0] is endpoint:
+            idle = known[1]
+        else:
+            if len(self._by_identity) >= _MAX_IDENTITIES:  # endpoints of old configs
+                self._by_identity.clear()
+            idle = self._idle[endpoint]
+            self._by_identity[id(endpoint)] = (endpoint, idle)
         while idle:
             conn = idle.pop()
             if not conn.closed:
@@ -271,7 +286,9 @@ class UpstreamPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         """Back to the pool if it can carry another request, closed otherwise."""
-        idle = self._idle[conn.endpoint]
+        idle = conn.idle_queue
+        if idle is None:  # once per connection: hashing an Endpoint runs Python code
+            idle = conn.idle_queue = self._idle[conn.endpoint]
         if conn.reusable and len(idle) < self.max_idle:
             conn.idle()
             idle.append(conn)
@@ -292,5 +309,6 @@ class UpstreamPool:
     async def close(self) -> None:
         for conn in list(self._all):
             conn.close()
-        self._idle.clear()
+        for idle in self._idle.values():  # emptied, not dropped: connections keep theirs
+            idle.clear()
         await asyncio.sleep(0)  # let the transports run connection_lost
