@@ -14,7 +14,11 @@ with two request counts, and prints user-space instructions per request (the
 difference over the difference): the same number on every run of the same code,
 so a change of 1 % shows. Without it, it prints thread CPU time per request.
 Cases: inbound and outbound, telemetry off and on (spans recorded and queued,
-not exported: see bench/proxy_cpu.py for the whole process). Prints JSON.
+not exported: see bench/proxy_cpu.py for the whole process), and ``floor``: the
+same harness around the thinnest relay httptools allows (parse the request,
+write its head upstream, parse the answer, write it back; no checks, routing,
+pooling policy or telemetry), what any Python proxy on these parts pays.
+``--cases`` runs some of them. Prints JSON.
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import httptools
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,7 +52,8 @@ REQUEST = b"GET / HTTP/1.1\r\nHost: server\r\nUser-Agent: bench\r\n\r\n"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
 CONNECTIONS = 16
-CASES = [(case, telemetry) for case in ("inbound", "outbound") for telemetry in (False, True)]
+CASES = [("floor", False)] + [(case, telemetry) for case in ("inbound", "outbound")
+                              for telemetry in (False, True)]
 
 
 class FakeTransport:
@@ -75,12 +83,91 @@ class FakeTransport:
         return self.closed
 
 
-async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
-    """Thread CPU microseconds per request (median); with ``repeats`` 0, just ``total``."""
+class FloorUpstream(asyncio.Protocol):
+    """The floor's upstream side: parse the answer, write it back whole (head and body)."""
+
+    def __init__(self, pool: list[FloorUpstream]) -> None:
+        self._pool = pool
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body = b""
+        self.transport: Any = None
+        self.client: FloorDownstream | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        lines = [b"HTTP/1.1 %d OK\r\n" % self._parser.get_status_code()]
+        for name, value in self._headers:
+            lines += (name, b": ", value, b"\r\n")
+        lines += (b"\r\n", self._body)
+        self._headers, self._body = [], b""
+        client, self.client = self.client, None
+        assert client is not None
+        client.transport.write(b"".join(lines))
+        self._pool.append(self)
+
+
+class FloorDownstream(asyncio.Protocol):
+    """The floor: the thinnest httptools relay, no checks, no routing, no telemetry."""
+
+    def __init__(self, pool: list[FloorUpstream]) -> None:
+        self._pool = pool
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_url(self, url: bytes) -> None:
+        self._url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_message_complete(self) -> None:
+        lines = [self._parser.get_method(), b" ", self._url, b" HTTP/1.1\r\n"]
+        for name, value in self._headers:
+            lines += (name, b": ", value, b"\r\n")
+        lines.append(b"\r\n")
+        self._headers = []
+        upstream = self._pool.pop()
+        upstream.client = self
+        upstream.transport.write(b"".join(lines))
+
+
+def floor_pairs() -> list[tuple[Any, FakeTransport, Any, FakeTransport]]:
+    pool: list[FloorUpstream] = []
+    pairs = []
+    for _ in range(CONNECTIONS):
+        upstream, up_transport = FloorUpstream(pool), FakeTransport()
+        upstream.connection_made(up_transport)
+        pool.append(upstream)
+        downstream, down_transport = FloorDownstream(pool), FakeTransport()
+        downstream.connection_made(down_transport)
+        pairs.append((downstream, down_transport, upstream, up_transport))
+    return pairs
+
+
+def sidecar_pairs(case: str, telemetry: Telemetry
+                  ) -> list[tuple[Any, FakeTransport, Any, FakeTransport]]:
     config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
                            telemetry=False)
-    telemetry = Telemetry(config)  # no export task: the request path only
-    telemetry.enabled = telemetry_on
     pool = UpstreamPool()
     handler: Any
     if case == "outbound":
@@ -102,6 +189,16 @@ async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
         downstream, down_transport = Downstream(listener), FakeTransport()
         downstream.connection_made(down_transport)  # type: ignore[arg-type]
         pairs.append((downstream, down_transport, upstream, up_transport))
+    return pairs
+
+
+async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
+    """Thread CPU microseconds per request (median); with ``repeats`` 0, just ``total``."""
+    config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
+                           telemetry=False)
+    telemetry = Telemetry(config)  # no export task: the request path only
+    telemetry.enabled = telemetry_on
+    pairs = floor_pairs() if case == "floor" else sidecar_pairs(case, telemetry)
 
     async def batch() -> None:
         for downstream, _, _, _ in pairs:
@@ -151,6 +248,10 @@ def instructions(case: str, telemetry: bool, total: int) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def case_name(case: str, telemetry: bool) -> str:
+    return case if case == "floor" else f"{case}_telemetry_{'on' if telemetry else 'off'}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4800)
@@ -158,20 +259,31 @@ def main() -> None:
     parser.add_argument("--valgrind", action="store_true",
                         help="instructions per request under cachegrind (deterministic)")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "TELEMETRY"), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="+", metavar="NAME",
+                        help="only these cases (e.g. floor inbound_telemetry_off)")
     args = parser.parse_args()
     if args.one:  # one untimed run, for valgrind to count
         loop_run(args.one[0], args.one[1] == "on", args.requests, 0)
         return
+    cases = {case_name(case, telemetry): (case, telemetry) for case, telemetry in CASES}
+    chosen = args.cases or list(cases)
+    unknown = sorted(set(chosen) - set(cases))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}; known: {sorted(cases)}")
     results: dict[str, Any] = {}
-    for case, telemetry in CASES:
-        name = f"{case}_telemetry_{'on' if telemetry else 'off'}"
-        if args.valgrind:
-            small, large = args.requests // 3, args.requests
-            per_request = (instructions(case, telemetry, large)
-                           - instructions(case, telemetry, small)) / (large - small)
-            results[name] = {"instructions": round(per_request)}
-        else:
-            results[name] = {"thread_us": round(loop_run(case, telemetry, args.requests,
+    if args.valgrind:
+        # the counts do not depend on what else runs: two valgrinds at a time
+        small, large = args.requests // 3, args.requests
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = {(name, n): pool.submit(instructions, *cases[name], n)
+                      for name in chosen for n in (small, large)}
+            for name in chosen:
+                per_request = (counts[name, large].result()
+                               - counts[name, small].result()) / (large - small)
+                results[name] = {"instructions": round(per_request)}
+    else:
+        for name in chosen:
+            results[name] = {"thread_us": round(loop_run(*cases[name], args.requests,
                                                          args.repeats), 2)}
     print(json.dumps({"python": sys.version.split()[0], "requests": args.requests,
                       "connections": CONNECTIONS, "cases": results}, indent=2))
