@@ -104,7 +104,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             schema.OTEL_TRACES_CODECS_DDL,
             schema.OTEL_TRACES_TRACE_ID_TS_OPERATIONS_DDL,
+            schema.OTEL_TRACES_TRACE_ID_TS_MV_QUERY_V9_DDL,
+        ),
+    ),
+    # issue #6: trace summaries for search results from the trace-id table, and
+    # smaller compressed blocks there (new parts and merges)
+    Migration(
+        10,
+        "otel_traces_trace_id_ts summary columns and block size",
+        (
+            schema.OTEL_TRACES_TRACE_ID_TS_SUMMARY_DDL,
             schema.OTEL_TRACES_TRACE_ID_TS_MV_QUERY_DDL,
+            schema.OTEL_TRACES_TRACE_ID_TS_BLOCKS_DDL,
         ),
     ),
 )

@@ -102,6 +102,27 @@ _SERVICE_OPERATIONS = (
     "SpanName LowCardinality(String))) CODEC(ZSTD(3))"
 )
 
+# What a search's result list shows of a trace, per inserted batch, so that the
+# summaries of the traces found read a row each here instead of every span of
+# them (storage/queries/trace_search.py): span and error counts, the latest span
+# end (nanoseconds) and the root candidate, the least (has a parent, start,
+# service, operation): a span without a parent, else the earliest. Rows written
+# before migration 10 have SpanCount 0 (every row written since counts >= 1):
+# such traces are summarized from their spans.
+_SUMMARY_COLUMNS = (
+    "SpanCount UInt32 CODEC(T64, ZSTD(1))",
+    "ErrorCount UInt32 CODEC(T64, ZSTD(1))",
+    "SpansEndNs Int64 CODEC(Delta(8), ZSTD(1))",
+    "Root Tuple(HasParent UInt8, Timestamp DateTime64(9), ServiceName LowCardinality(String), "
+    "SpanName LowCardinality(String)) CODEC(ZSTD(3))",
+)
+
+# Lookups read a row or a few scattered ones: with the default 64 KiB-1 MiB blocks
+# each costs ~15 blocks of 64 KiB decompressed. 8-64 KiB blocks: the 20 summaries
+# of a search 30.8 -> 18.2 ms CPU, 9.9 -> 2.6 MB decompressed, the trace by id
+# extent 7.1 -> 6.1 ms, for 1.5% more bytes (10M spans; docs/benchmarks.md).
+_TRACE_ID_TS_BLOCKS = "min_compress_block_size = 8192, max_compress_block_size = 65536"
+
 OTEL_TRACES_TRACE_ID_TS_DDL = Statement(
     Template(
         """CREATE TABLE IF NOT EXISTS `$db`.otel_traces_trace_id_ts (
@@ -110,12 +131,14 @@ OTEL_TRACES_TRACE_ID_TS_DDL = Statement(
     End DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     """
         + _SERVICE_OPERATIONS
+        + "".join(f",\n    {column}" for column in _SUMMARY_COLUMNS)
         + """,
     INDEX idx_trace_id TraceId TYPE bloom_filter(0.01) GRANULARITY 1
 ) ENGINE = MergeTree
 PARTITION BY toDate(Start)
 ORDER BY (TraceId, toUnixTimestamp(Start))
-${ttl}SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1"""
+${ttl}SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, """
+        + _TRACE_ID_TS_BLOCKS
     ),
     ttl_column="Start",
 )
@@ -123,11 +146,24 @@ ${ttl}SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1"""
 # The view aggregates per inserted block only, so one trace written in several
 # batches has several rows here; readers take min(Start), max(End) and the union
 # of ServiceOperations.
-_TRACE_ID_TS_SELECT = """SELECT
+_TRACE_ID_TS_SELECT_V9 = """SELECT
     TraceId,
     min(Timestamp) AS Start,
     max(Timestamp) AS End,
     groupUniqArray((ServiceName, SpanName)) AS ServiceOperations
+FROM `$db`.otel_traces
+WHERE TraceId != ''
+GROUP BY TraceId"""
+
+_TRACE_ID_TS_SELECT = """SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End,
+    groupUniqArray((ServiceName, SpanName)) AS ServiceOperations,
+    toUInt32(count()) AS SpanCount,
+    toUInt32(countIf(StatusCode = 'Error')) AS ErrorCount,
+    max(toInt64(toUnixTimestamp64Nano(Timestamp) + Duration)) AS SpansEndNs,
+    min((toUInt8(ParentSpanId != ''), Timestamp, ServiceName, SpanName)) AS Root
 FROM `$db`.otel_traces
 WHERE TraceId != ''
 GROUP BY TraceId"""
@@ -177,6 +213,22 @@ OTEL_TRACES_TRACE_ID_TS_OPERATIONS_DDL = Statement(
     Template(
         "ALTER TABLE `$db`.otel_traces_trace_id_ts ADD COLUMN IF NOT EXISTS " + _SERVICE_OPERATIONS
     )
+)
+
+# Migration 9's view query: the columns of migration 10 do not exist yet when it runs.
+OTEL_TRACES_TRACE_ID_TS_MV_QUERY_V9_DDL = Statement(
+    Template("ALTER TABLE `$db`.otel_traces_trace_id_ts_mv MODIFY QUERY " + _TRACE_ID_TS_SELECT_V9)
+)
+
+OTEL_TRACES_TRACE_ID_TS_SUMMARY_DDL = Statement(
+    Template(
+        "ALTER TABLE `$db`.otel_traces_trace_id_ts "
+        + ", ".join(f"ADD COLUMN IF NOT EXISTS {column}" for column in _SUMMARY_COLUMNS)
+    )
+)
+
+OTEL_TRACES_TRACE_ID_TS_BLOCKS_DDL = Statement(
+    Template("ALTER TABLE `$db`.otel_traces_trace_id_ts MODIFY SETTING " + _TRACE_ID_TS_BLOCKS)
 )
 
 OTEL_TRACES_TRACE_ID_TS_MV_QUERY_DDL = Statement(

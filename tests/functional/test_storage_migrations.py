@@ -9,9 +9,19 @@ from string import Template
 
 import pytest
 
-from storage import RetentionConfig, StorageURLError, Store, migrations, open_store, schema
+from storage import (
+    RetentionConfig,
+    StorageURLError,
+    Store,
+    TraceSearchQuery,
+    TraceSummary,
+    migrations,
+    open_store,
+    schema,
+)
 from storage.connection import connect
 from storage.migrations import MIGRATIONS, Migration
+from storage.queries.trace_search import render_index_summary_sql
 from storage.schema import Statement
 from storage.url import parse_storage_url
 from tests.spans import BASE_NS, MS, make_span, new_trace_id, to_columns
@@ -143,10 +153,11 @@ def test_ttl_and_ttl_days_together_are_refused(chdb_store: Store) -> None:
 
 def _as_before_issue_6(statement: Statement) -> Statement:
     """Migrations 1 and 2 as first released: ZSTD(1), 8192 rows per granule, no
-    ServiceOperations."""
+    ServiceOperations nor summary columns."""
     sql = re.sub(r"CODEC\((?:[^()]|\([^()]*\))*\)", "CODEC(ZSTD(1))", statement.template.template)
-    sql = re.sub(r"\n    ServiceOperations [^\n]*,", "", sql)
-    sql = sql.replace(",\n    groupUniqArray((ServiceName, SpanName)) AS ServiceOperations", "")
+    later = r"(ServiceOperations|SpanCount|ErrorCount|SpansEndNs|Root)"
+    sql = re.sub(rf"\n    {later} [^\n]*,", "", sql)  # the table's columns
+    sql = re.sub(rf"(,\n    [^\n]* AS {later})+\n", "\n", sql)  # the view's
     sql = re.sub(r"index_granularity = \d+", "index_granularity = 8192", sql)
     return Statement(Template(sql), statement.ttl_column, statement.retention)
 
@@ -168,7 +179,8 @@ def test_migration_9_upgrades_tables_created_before_it(chdb_store: Store) -> Non
         early = make_span(trace_id=trace_id, timestamp_ns=BASE_NS + 7 * MS)
         store.write_spans(to_columns(early))  # its trace-id row has no ServiceOperations
 
-        assert store.migrate() == [9]
+        assert "SpanCount" not in show_create(store, "otel_traces_trace_id_ts_mv")
+        assert store.migrate() == [9, 10]
         traces = show_create(store, "otel_traces")
         assert "`SpanAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(6))" in traces
         assert "index_granularity = 8192" in traces  # fixed at creation
@@ -181,5 +193,48 @@ def test_migration_9_upgrades_tables_created_before_it(chdb_store: Store) -> Non
         # Read by time alone while a batch lacks ServiceOperations, by key once all have them.
         assert store.get_trace(trace_id) == [early, late]
         assert store.get_trace(after.trace_id) == [after]
+    finally:
+        store.close()
+
+
+def test_migration_10_summaries_from_the_trace_id_table_or_else_from_spans(
+    chdb_store: Store,
+) -> None:
+    store = fresh_database_store(chdb_store)
+    try:
+        before_10 = tuple(m for m in MIGRATIONS if m.version <= 9)
+        store._run(lambda c: migrations.migrate(c, store.database, migrations=before_10))
+        run = {"test.run": os.urandom(4).hex()}
+        mixed = new_trace_id()
+        root = make_span(trace_id=mixed, timestamp_ns=BASE_NS + 5 * MS, duration_ns=50 * MS,
+                         resource_attributes=run)  # fmt: skip
+        store.write_spans(to_columns(root))  # its trace-id row has no summary columns
+
+        assert store.migrate() == [10]
+        created = show_create(store, "otel_traces_trace_id_ts")
+        assert "`SpanCount` UInt32" in created and "max_compress_block_size = 65536" in created
+        child = make_span(trace_id=mixed, timestamp_ns=BASE_NS + 9 * MS, service_name="db",
+                          span_name="SELECT", parent_span_id=root.span_id, status_code="Error",
+                          resource_attributes=run)  # fmt: skip
+        later = make_span(timestamp_ns=BASE_NS + 8 * MS, service_name="db", span_name="SELECT",
+                          parent_span_id="ab" * 8, resource_attributes=run)  # fmt: skip
+        store.write_spans(to_columns(child, later))
+        sql, params = render_index_summary_sql([mixed, later.trace_id], store.database)
+        rows = store._run(lambda c: c.query(sql, parameters=params).result_rows)
+        complete = {row[0]: bool(row[8]) for row in rows}
+        assert complete == {mixed: False, later.trace_id: True}
+
+        found = store.search_traces(TraceSearchQuery(attributes=(("test.run", run["test.run"]),)))
+        by_id = {s.trace_id: s for s in found}
+        assert by_id[mixed] == TraceSummary(
+            trace_id=mixed, start_ns=root.timestamp_ns, duration_ns=50 * MS,
+            root_service="frontend", root_operation="GET /", span_count=2, error_count=1,
+            services=("db", "frontend"),
+        )  # fmt: skip
+        assert by_id[later.trace_id] == TraceSummary(
+            trace_id=later.trace_id, start_ns=later.timestamp_ns, duration_ns=later.duration_ns,
+            root_service="db", root_operation="SELECT", span_count=1, error_count=0,
+            services=("db",),
+        )  # fmt: skip
     finally:
         store.close()

@@ -93,11 +93,13 @@ def test_alters_address_the_local_tables() -> None:
 
 
 def test_a_view_query_change_keeps_the_view_name_and_reads_the_local_table() -> None:
-    (sql,) = [s for s in DDL if "MODIFY QUERY" in s]
-    assert sql.startswith(
-        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_mv ON CLUSTER `{CLUSTER}` MODIFY QUERY SELECT"
-    )
-    assert "\nFROM `mesh`.otel_traces_local\n" in sql
+    changes = [s for s in DDL if "MODIFY QUERY" in s]
+    assert len(changes) == 2  # migrations 9 and 10
+    view = f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_mv ON CLUSTER `{CLUSTER}`"
+    for sql in changes:
+        assert sql.startswith(f"{view} MODIFY QUERY SELECT")
+        assert "\nFROM `mesh`.otel_traces_local\n" in sql
+    assert "AS SpanCount" in changes[1]
 
 
 def test_a_column_added_reaches_the_local_and_the_distributed_table() -> None:
@@ -106,6 +108,15 @@ def test_a_column_added_reaches_the_local_and_the_distributed_table() -> None:
         f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_local ON CLUSTER `{CLUSTER}`",
         f"ALTER TABLE `mesh`.otel_traces_trace_id_ts ON CLUSTER `{CLUSTER}`",
     ]
+
+
+def test_summary_columns_reach_the_local_and_the_distributed_table() -> None:
+    added = [s for s in DDL if " ADD COLUMN IF NOT EXISTS SpanCount " in s]
+    assert [s.split(" ADD COLUMN")[0] for s in added] == [
+        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts_local ON CLUSTER `{CLUSTER}`",
+        f"ALTER TABLE `mesh`.otel_traces_trace_id_ts ON CLUSTER `{CLUSTER}`",
+    ]
+    assert all(", ADD COLUMN IF NOT EXISTS Root Tuple(" in s for s in added)
 
 
 def test_unknown_statements_and_names_are_refused() -> None:

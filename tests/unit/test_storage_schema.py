@@ -117,3 +117,28 @@ def test_migrations_are_ordered_unique_and_idempotent() -> None:
         ), sql
         assert "$" not in sql, sql
     assert "CREATE TABLE IF NOT EXISTS `meshlens`.schema_migrations" in statements[1]
+
+
+def test_summary_columns_added_on_existing_tables_are_the_ones_created() -> None:
+    created = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, "mesh")
+    added = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_SUMMARY_DDL, "mesh")
+    columns = added.split("ADD COLUMN IF NOT EXISTS ")[1:]
+    assert [c.split()[0] for c in columns] == ["SpanCount", "ErrorCount", "SpansEndNs", "Root"]
+    for column in columns:
+        assert f"\n    {column.removesuffix(', ')}," in created
+    view = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, "mesh")
+    for name in ("SpanCount", "ErrorCount", "SpansEndNs", "Root"):
+        assert f"AS {name}\n" in view or f"AS {name}," in view
+    # Migration 9 runs before the columns exist: its view query has none of them.
+    v9 = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_QUERY_V9_DDL, "mesh")
+    assert "ServiceOperations" in v9 and "SpanCount" not in v9
+
+
+def test_trace_id_table_blocks_altered_on_existing_tables_are_the_ones_created() -> None:
+    created = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, "mesh")
+    altered = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_BLOCKS_DDL, "mesh")
+    blocks = "min_compress_block_size = 8192, max_compress_block_size = 65536"
+    assert altered == f"ALTER TABLE `mesh`.otel_traces_trace_id_ts MODIFY SETTING {blocks}"
+    assert created.endswith(f"ttl_only_drop_parts = 1, {blocks}")
+    # otel_traces keeps the default blocks: smaller ones cost it its 8x compression
+    assert "compress_block_size" not in schema.render(schema.OTEL_TRACES_DDL, "mesh")

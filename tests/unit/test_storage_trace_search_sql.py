@@ -1,10 +1,16 @@
 import pytest
 
-from storage.model import SpanColumns, SpanStatus, TraceSearchQuery
+from storage.model import SearchOrder, SpanColumns, SpanStatus, TraceSearchQuery
 from storage.queries.catalog import render_operations_sql
 from storage.queries.trace_by_id import render_trace_sql
-from storage.queries.trace_search import render_search_sql, render_summary_sql
+from storage.queries.trace_search import (
+    lookback_windows,
+    render_search_sql,
+    render_summary_sql,
+)
 from storage.writer import check_columns
+
+HOUR = 3_600 * 10**9
 
 
 def where_of(sql: str) -> str:
@@ -135,3 +141,36 @@ def test_ragged_batches_name_the_short_column() -> None:
     with pytest.raises(ValueError, match=r"SpanColumns\.TraceId: has 0 values"):
         check_columns(batch)
     assert check_columns(SpanColumns()) == 0
+
+
+def test_windows_tile_the_range_newest_first() -> None:
+    a = 100 * HOUR
+    assert lookback_windows(None, None, a) == [
+        (a - HOUR, None),
+        (a - 4 * HOUR, a - HOUR),
+        (a - 16 * HOUR, a - 4 * HOUR),
+        (None, a - 16 * HOUR),
+    ]
+    assert lookback_windows(a - 2 * HOUR, a, a) == [(a - HOUR, a), (a - 2 * HOUR, a - HOUR)]
+    assert lookback_windows(a - HOUR, a, a) == [(a - HOUR, a)]
+    # near the epoch, or on an empty table (anchor 0): one open window
+    assert lookback_windows(None, None, 0) == [(None, None)]
+    assert lookback_windows(5, 5, 5) == [(5, 5)]
+
+
+def test_window_bounds_are_parameters_within_the_query_range() -> None:
+    q = TraceSearchQuery(start_ns=10, end_ns=500)
+    sql, params = render_search_sql(q, "meshlens", (100, 200))
+    assert params["start_ns"] == 100 and params["end_ns"] == 200
+    assert "Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})" in sql
+    sql, params = render_search_sql(q, "meshlens", (None, None))
+    assert "start_ns" not in params and "Timestamp" not in where_of(sql)
+
+
+def test_longest_spans_bound_the_ranked_spans_by_the_same_filters() -> None:
+    q = TraceSearchQuery(service="api", order_by=SearchOrder.DURATION, limit=5)
+    sql, params = render_search_sql(q, "meshlens", longest_spans=10)
+    assert params == {"limit": 5, "service": "api", "longest_spans": 10}
+    bound = where_of(sql).split("AND Duration >= (SELECT min(Duration) FROM (", 1)[1]
+    assert "ServiceName = {service:String}" in bound
+    assert "ORDER BY Duration DESC LIMIT {longest_spans:UInt32}))" in bound
