@@ -33,6 +33,29 @@ from proxy.identity.sidecar_identity import IdentitySidecar, SidecarIdentity
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)
 MeshYaml = Callable[[Mapping[str, int]], str]
+ADMIN_DENY = "no-admin-from-frontend"  # frontend may not call backend's /admin/*
+ADMIN_DENY_POLICY = f"""policies:
+  - name: {ADMIN_DENY}
+    action: deny
+    sources: [frontend]
+    destinations: [backend]
+    paths: ["/admin/*"]
+"""
+
+
+def frontend_backend_yaml(ports: Mapping[str, int], more: str = "") -> str:
+    """The mesh of most identity tests: frontend and backend in `mesh.test`, each at
+    its inbound port in `ports`, and `more` (services or policies) after them."""
+    return f"""
+trust_domain: mesh.test
+services:
+  - name: frontend
+    bootstrap_token: frontend-token
+    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['frontend']}"]}}]
+  - name: backend
+    bootstrap_token: backend-token
+    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['backend']}"]}}]
+""" + more
 
 
 @dataclass

@@ -10,30 +10,24 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from proxy.metrics.prometheus import parse
-from tests.identity_mesh import TIMEOUT, IdentityMesh, running_identity_mesh, wait_until
+from tests.identity_mesh import (
+    ADMIN_DENY,
+    ADMIN_DENY_POLICY,
+    TIMEOUT,
+    IdentityMesh,
+    frontend_backend_yaml,
+    running_identity_mesh,
+    wait_until,
+)
 
 RUN_ON_UVLOOP = True
 FRONTEND = "spiffe://mesh.test/ns/default/sa/frontend"
-POLICY = "no-admin-from-frontend"
+POLICY = ADMIN_DENY
+
 
 
 def mesh_yaml(ports: Mapping[str, int]) -> str:
-    return f"""
-trust_domain: mesh.test
-services:
-  - name: frontend
-    bootstrap_token: frontend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['frontend']}"]}}]
-  - name: backend
-    bootstrap_token: backend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['backend']}"]}}]
-policies:
-  - name: {POLICY}
-    action: deny
-    sources: [frontend]
-    destinations: [backend]
-    paths: ["/admin/*"]
-"""
+    return frontend_backend_yaml(ports, ADMIN_DENY_POLICY)
 
 
 @pytest.fixture

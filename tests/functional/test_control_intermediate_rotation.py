@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,28 +18,23 @@ from control.mesh_config import parse_mesh_config
 from meshlens.cli import main
 from proxy.identity.mtls_listener import MtlsListener
 from proxy.identity.tls_contexts import IdentityMaterial, client_context
-from tests.identity_mesh import TIMEOUT, IdentityMesh, running_identity_mesh, wait_until
+from tests.identity_mesh import (
+    TIMEOUT,
+    IdentityMesh,
+    frontend_backend_yaml,
+    running_identity_mesh,
+    wait_until,
+)
 
 RUN_ON_UVLOOP = True
 FRONTEND = "spiffe://mesh.test/ns/default/sa/frontend"
 
 
-def mesh_yaml(ports: Mapping[str, int]) -> str:
-    return f"""
-trust_domain: mesh.test
-services:
-  - name: frontend
-    bootstrap_token: frontend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['frontend']}"]}}]
-  - name: backend
-    bootstrap_token: backend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['backend']}"]}}]
-"""
 
 
 @pytest.fixture
 async def mesh() -> AsyncIterator[IdentityMesh]:
-    async with running_identity_mesh(mesh_yaml, ("frontend", "backend")) as mesh:
+    async with running_identity_mesh(frontend_backend_yaml, ("frontend", "backend")) as mesh:
         yield mesh
 
 

@@ -23,27 +23,24 @@ from proxy.identity.upstream_identity import UpstreamIdentityCheck, UpstreamIden
 from proxy.routing.destination import Destination
 from proxy.routing.destination_config import LabeledEndpoint
 from proxy.upstream_pool import UpstreamPool
-from tests.identity_mesh import TIMEOUT, IdentityMesh, running_identity_mesh
+from tests.identity_mesh import (
+    TIMEOUT,
+    IdentityMesh,
+    frontend_backend_yaml,
+    running_identity_mesh,
+)
 
 RUN_ON_UVLOOP = True
 BACKEND = "spiffe://mesh.test/ns/default/sa/backend"
 CATALOG = "spiffe://mesh.test/ns/shop/sa/catalog"
 
 
+
 def mesh_yaml(ports: Mapping[str, int]) -> str:
-    return f"""
-trust_domain: mesh.test
-services:
-  - name: frontend
-    bootstrap_token: frontend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['frontend']}"]}}]
-  - name: backend
-    bootstrap_token: backend-token
-    versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['backend']}"]}}]
-  - name: catalog
+    return frontend_backend_yaml(ports, f"""  - name: catalog
     namespace: shop
     versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['impostor']}"]}}]
-"""
+""")
 
 
 @pytest.fixture
