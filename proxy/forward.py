@@ -16,15 +16,12 @@ from typing import Protocol
 from proxy.accept import Exchange
 from proxy.body import BodyAborted, BodyStream
 from proxy.config import Endpoint
-from proxy.http_codec import Framing, Headers, HttpError, RequestHead, ResponseHead
+from proxy.http_codec import Framing, HttpError, RequestHead, ResponseHead
 from proxy.http_serialize import (
     LAST_CHUNK,
     encode_chunk,
-    framing_headers,
     response_end_to_end,
-    serialize_request_head,
     serialize_response_head,
-    upgrade_headers,
 )
 from proxy.tunnel import relay_tunnel
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamRefused, UpstreamReset
@@ -65,17 +62,12 @@ class BodySource(Protocol):
     async def read(self) -> bytes: ...
 
 
-async def forward(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, target: bytes,
-                  headers: Headers) -> Outcome:
-    """Relay ``exchange`` to ``endpoint``; ``headers`` are end-to-end, framing is added here."""
-    head = exchange.head
-    if head.framing is not Framing.NONE:
-        headers += framing_headers(head.framing, head.content_length)
-    if head.upgrade is not None:
-        headers += upgrade_headers(head)
-    request = serialize_request_head(head.method, target, headers)
+async def forward(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
+                  request: bytes) -> Outcome:
+    """Relay ``exchange`` to ``endpoint``; ``request`` is the serialized head to send
+    (:func:`proxy.http_serialize.forwarded_request_head`)."""
     try:
-        answered = await send(head, exchange.body, pool, endpoint, request)
+        answered = await send(exchange.head, exchange.body, pool, endpoint, request)
     except AttemptFailed as failure:
         return fail(exchange, 502, failure.reason, failure.event)
     return await relay(exchange, pool, answered)
@@ -222,6 +214,9 @@ def _downstream_head(exchange: Exchange, response: ResponseHead) -> tuple[bytes,
         framing += b"Connection: close\r\n"
     elif request.version == "1.0":
         framing += b"Connection: keep-alive\r\n"
+    raw = response.raw_head
+    if raw is not None:  # a one-read head: its lines go as they came
+        return b"%b%b\r\n" % (raw, framing), chunked_out
     headers = response.forwarded
     if headers is None:
         headers = response_end_to_end(response)

@@ -8,6 +8,12 @@ with Transfer-Encoding, repeated or bad Content-Length, missing or repeated Host
 obs-fold, bad chunk sizes and other malformed framing (400). A request that
 fails a check is never handed to the sink, so never forwarded.
 
+A head that arrives whole in one read (most do) is read without a callback per
+header (:mod:`proxy.http_head_scan`, :mod:`proxy.http_fast_head`): a head that
+scan declines, or that httptools does not accept and frame as the scan did,
+takes the callback path from the same message boundary, so bad input is refused
+exactly as before.
+
 An ``Upgrade`` request (WebSocket) is handed on with ``upgrade`` set; after it the
 parser stops and the bytes that follow are the tunnel's (``RequestParser.feed``
 returns them).
@@ -20,6 +26,8 @@ from typing import Protocol
 
 import httptools
 
+from proxy.http_fast_head import OneReadCallbacks, head_agrees
+from proxy.http_head_scan import scan_request, scan_response
 from proxy.http_message import (
     HOP_BY_HOP,
     MAX_BODY_BYTES,
@@ -31,6 +39,7 @@ from proxy.http_message import (
     HttpError,
     RequestHead,
     ResponseHead,
+    framing_from_headers,
     split_target,
     target_path,
 )
@@ -48,44 +57,10 @@ class MessageSink(Protocol):
     def on_end(self) -> None: ...
 
 
-def _framing(lengths: list[bytes] | None, codings: list[bytes] | None
-             ) -> tuple[Framing, int | None]:
-    """Body framing from the Content-Length and Transfer-Encoding values; raises
-    HttpError when ambiguous."""
-    if lengths and codings:
-        raise HttpError(400, "both Content-Length and Transfer-Encoding")
-    if codings:
-        tokens = [t.strip().lower() for v in codings for t in v.split(b",")]
-        if tokens != [b"chunked"]:
-            raise HttpError(501 if tokens[-1:] == [b"chunked"] else 400,
-                            "unsupported Transfer-Encoding")
-        return Framing.CHUNKED, None
-    if lengths:
-        if len(lengths) > 1:
-            raise HttpError(400, "repeated Content-Length")
-        text = lengths[0].strip()
-        if not text.isdigit() or len(text) > 18:
-            raise HttpError(400, "invalid Content-Length")
-        return Framing.LENGTH, int(text)
-    return Framing.NONE, None
-
-
 # a finished head: url (or reason), all headers, noted, forwarded, Content-Length values,
 # Transfer-Encoding values, Host count, Upgrade value (see _ParserAdapter._end_of_head)
 _Head = tuple[bytes, Headers, Headers, Headers, list[bytes] | None, list[bytes] | None, int,
               bytes | None]
-
-
-def _body_framing(lengths: list[bytes] | None, codings: list[bytes] | None
-                  ) -> tuple[Framing, int | None]:
-    """:func:`_framing`, with the usual cases (no body headers, one plain
-    Content-Length) decided without a call."""
-    if codings is None:
-        if lengths is None:
-            return Framing.NONE, None
-        if len(lengths) == 1 and (text := lengths[0]).isdigit() and len(text) <= 18:
-            return Framing.LENGTH, int(text)
-    return _framing(lengths, codings)
 
 
 class _ParserAdapter:
@@ -195,7 +170,8 @@ _REQUEST_UNFORWARDED = REQUEST_NOTED - {b"host"}  # Host is noted and forwarded
 class RequestParser(_ParserAdapter):
     """Feeds bytes from a downstream connection; raises HttpError on bad input."""
 
-    __slots__ = ("_body_bytes", "_max_body", "_parser", "upgraded")
+    __slots__ = ("_body_bytes", "_fast", "_max_body", "_one_read", "_parser", "_slow_idle",
+                 "_slow_keep_alive", "upgraded")
 
     def __init__(self, sink: MessageSink, max_head_bytes: int = MAX_HEAD_BYTES,
                  max_body_bytes: int = MAX_BODY_BYTES) -> None:
@@ -204,11 +180,46 @@ class RequestParser(_ParserAdapter):
         self._max_body = max_body_bytes
         self._body_bytes = 0
         self.upgraded = False
+        # a head that comes whole in one read skips the header callbacks (proxy.http_fast_head)
+        self._one_read = OneReadCallbacks(sink.on_body, sink.on_end)
+        self._fast: httptools.HttpRequestParser | None = None
+        self._slow_idle = True  # the callback parser is between messages
+        self._slow_keep_alive = True
 
     def feed(self, data: bytes) -> bytes:
         """Parse ``data``; after an upgrade request, returns the bytes that follow it."""
         if self.upgraded:
             return data
+        if self._one_read.body_left:
+            assert self._fast is not None
+            data = self._one_read.feed_body(self._fast, data)
+        # one message at a time while each head is whole: the one-read path
+        while data and self._slow_idle:
+            end = data.find(b"\r\n\r\n") + 4
+            if end < 4:
+                break
+            raw = data[:end]
+            head = scan_request(raw, self._max_head, self._max_body)
+            if head is None:
+                break
+            fast = self._fast
+            if fast is None:
+                fast = self._fast = httptools.HttpRequestParser(self._one_read)
+            if not head_agrees(fast, self._one_read, raw, not head.content_length):
+                self._fast = None
+                break
+            self._sink.on_head(head)
+            data = data[end:]
+            if head.content_length:
+                self._one_read.body_left = head.content_length
+                data = self._one_read.feed_body(fast, data)
+            else:
+                self._sink.on_end()
+        if data:
+            return self._feed_callbacks(data)
+        return b""
+
+    def _feed_callbacks(self, data: bytes) -> bytes:
         try:
             self._parser.feed_data(data)
         except HttpError:
@@ -227,6 +238,15 @@ class RequestParser(_ParserAdapter):
             self._count_head_bytes(len(data))
         return b""
 
+    def on_message_begin(self) -> None:
+        self._slow_idle = False
+
+    def on_message_complete(self) -> None:
+        # after a message that closes the connection, httptools refuses what follows:
+        # the callback parser keeps the stream so that it still does
+        self._slow_idle = self._slow_keep_alive
+        self._sink.on_end()
+
     def on_headers_complete(self) -> None:
         target, headers, noted, forwarded, lengths, codings, hosts, upgrade_value = \
             self._end_of_head(REQUEST_NOTED, _REQUEST_UNFORWARDED)
@@ -241,7 +261,7 @@ class RequestParser(_ParserAdapter):
         if lengths is None and codings is None:  # most requests: no call
             framing, length = Framing.NONE, None
         else:
-            framing, length = _body_framing(lengths, codings)
+            framing, length = framing_from_headers(lengths, codings)
             if length is not None and length > self._max_body:
                 raise HttpError(413, "request body too large")
         upgrade = None
@@ -250,8 +270,9 @@ class RequestParser(_ParserAdapter):
             if upgrade is None or framing is not Framing.NONE or version != "1.1":
                 raise HttpError(501, "protocol upgrade not supported")
             self.upgraded = True
+        keep_alive = self._slow_keep_alive = parser.should_keep_alive()
         self._sink.on_head(RequestHead(
-            method, target, version, headers, parser.should_keep_alive(), framing,
+            method, target, version, headers, keep_alive, framing,
             length, upgrade, noted, forwarded))
 
     def on_body(self, chunk: bytes) -> None:
@@ -261,6 +282,12 @@ class RequestParser(_ParserAdapter):
         self._sink.on_body(chunk)
 
 
+def _bad_upstream(exc: Exception) -> HttpError:
+    cause = exc if isinstance(exc, HttpError) else exc.__context__
+    reason = cause.reason if isinstance(cause, HttpError) else "malformed"
+    return HttpError(502, f"bad upstream response: {reason}")
+
+
 class ResponseParser(_ParserAdapter):
     """Parses upstream responses; ``head_request`` because HEAD answers have no body.
 
@@ -268,7 +295,8 @@ class ResponseParser(_ParserAdapter):
     before each request, once the last response ended cleanly (``clean``).
     """
 
-    __slots__ = ("_head_request", "_parser", "_upgrade_requested", "clean", "done", "upgraded")
+    __slots__ = ("_fast", "_fresh", "_head_request", "_on_fast", "_one_read", "_parser",
+                 "_upgrade_requested", "clean", "done", "upgraded")
 
     def __init__(self, sink: MessageSink, head_request: bool = False,
                  max_head_bytes: int = MAX_HEAD_BYTES, upgrade: bool = False) -> None:
@@ -280,16 +308,28 @@ class ResponseParser(_ParserAdapter):
         self.upgraded = False  # a 101 answer: every later byte is tunnel data (on_body)
         self.clean = False  # the last response ended where the next one may begin
         self.in_head = True
+        # a head that comes whole in one read skips the header callbacks (proxy.http_fast_head)
+        self._one_read = OneReadCallbacks(sink.on_body, self.on_message_complete)
+        self._fast: httptools.HttpResponseParser | None = None
+        self._fresh = True  # no byte of this response yet
+        self._on_fast = False  # this response's body goes through the one-read parser
 
     def reset(self, head_request: bool, upgrade: bool) -> None:
         """Expect the answer to the next request (only when ``clean``)."""
         self._head_request = head_request
         self._upgrade_requested = upgrade
-        self.done = self.upgraded = self.clean = False
-        self.in_head = True
+        self.done = self.upgraded = self.clean = self._on_fast = False
+        self.in_head = self._fresh = True
 
     def feed(self, data: bytes) -> None:
         """Raises HttpError(502) when the upstream's answer cannot be parsed."""
+        if self._fresh:
+            self._fresh = False
+            if not (self._head_request or self._upgrade_requested) and self._one_read_head(data):
+                return
+        if self._on_fast:
+            self._feed_fast(data)
+            return
         if self.upgraded:
             self._sink.on_body(data)
             return
@@ -305,12 +345,40 @@ class ResponseParser(_ParserAdapter):
             offset = upgrade.args[0] if upgrade.args else len(data)
             if data[offset:]:
                 self._sink.on_body(data[offset:])
-        except HttpError as exc:
-            raise HttpError(502, f"bad upstream response: {exc.reason}") from None
-        except httptools.HttpParserError as exc:
-            cause = exc.__context__
-            reason = cause.reason if isinstance(cause, HttpError) else "malformed"
-            raise HttpError(502, f"bad upstream response: {reason}") from exc
+        except (HttpError, httptools.HttpParserError) as exc:
+            raise _bad_upstream(exc) from None
+
+    def _one_read_head(self, data: bytes) -> bool:
+        """A whole plain head in the first read, handed on; False: the callback path."""
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return False
+        raw = data[:end]
+        head = scan_response(raw, self._max_head)
+        if head is None:
+            return False
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = httptools.HttpResponseParser(self._one_read)
+        one_read = self._one_read
+        if not head_agrees(fast, one_read, raw, not head.has_body or head.content_length == 0):
+            self._fast = None
+            return False
+        self._on_fast = True
+        self.in_head = False
+        self._sink.on_head(head)
+        if one_read.ended:
+            self.on_message_complete()
+        if len(data) > end:
+            self._feed_fast(data[end:])
+        return True
+
+    def _feed_fast(self, data: bytes) -> None:
+        assert self._fast is not None
+        try:
+            self._fast.feed_data(data)
+        except (HttpError, httptools.HttpParserError) as exc:
+            raise _bad_upstream(exc) from None
 
     def on_headers_complete(self) -> None:
         reason, headers, _, forwarded, lengths, codings, _, _ = self._end_of_head(
@@ -324,7 +392,7 @@ class ResponseParser(_ParserAdapter):
             self.upgraded = True
         elif 100 <= status < 200:
             self.in_head = True  # an interim answer: the final head follows
-        framing, length = _body_framing(lengths, codings)
+        framing, length = framing_from_headers(lengths, codings)
         no_body = (self._head_request or status in _NO_BODY_STATUSES
                    or (100 <= status < 200 and status != 101))
         if no_body:

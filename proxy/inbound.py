@@ -14,7 +14,7 @@ from proxy.accept import Exchange
 from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
 from proxy.http_codec import Headers, RequestHead, split_target, target_path
-from proxy.http_serialize import request_end_to_end, serialize_request_head
+from proxy.http_serialize import forwarded_request_head, request_end_to_end
 from proxy.inline_forward import InlineForward
 from proxy.route import host_and_port
 from proxy.telemetry import UNTRACED, Hop, Telemetry
@@ -35,10 +35,10 @@ class InboundHandler:
         head = exchange.head
         authority, target = split_target(head.target)
         hop = self._start_hop(exchange, authority, target)
-        headers = with_trace_headers(head, hop)
+        request = forwarded_request_head(head, target, trace_headers(hop))
         outcome: Outcome | None = None
         try:
-            outcome = await forward(exchange, self._pool, self._app, target, headers)
+            outcome = await forward(exchange, self._pool, self._app, request)
         finally:
             finish_hop(hop, outcome)
 
@@ -47,7 +47,7 @@ class InboundHandler:
         head = exchange.head
         authority, target = split_target(head.target)
         hop = self._start_hop(exchange, authority, target)
-        request = serialize_request_head(head.method, target, forwarded_headers(head, hop))
+        request = forwarded_request_head(head, target, trace_headers(hop))
         InlineForward(exchange, self._pool, self._app, request, partial(finish_hop, hop)).start()
         return True
 
@@ -102,16 +102,9 @@ def trace_source(head: RequestHead) -> Headers:
     return head.noted if head.noted is not None else head.headers
 
 
-def forwarded_headers(head: RequestHead, hop: Hop) -> Headers:
-    """:func:`with_trace_headers` for a caller that only reads the list (it may be the
-    parser's own list of forwarded headers)."""
-    headers = head.forwarded
-    if headers is None:
-        headers = request_end_to_end(head)
-    if hop is UNTRACED:  # no trace headers to send (telemetry off, none came in)
-        return headers
-    trace = hop.trace_headers()
-    return headers + trace if trace else headers
+def trace_headers(hop: Hop) -> Headers:
+    """The trace headers this hop sends on (none without telemetry or incoming context)."""
+    return [] if hop is UNTRACED else hop.trace_headers()
 
 
 def with_trace_headers(head: RequestHead, hop: Hop) -> Headers:

@@ -18,8 +18,13 @@ from proxy.config import Endpoint
 from proxy.exchange import RestOfExchange
 from proxy.forward import Outcome, fail, forward
 from proxy.http_codec import Headers, split_target, target_path
-from proxy.http_serialize import serialize_request_head
-from proxy.inbound import finish_hop, trace_source, with_trace_headers
+from proxy.http_serialize import (
+    forwarded_request_head,
+    framing_headers,
+    serialize_request_head,
+    upgrade_headers,
+)
+from proxy.inbound import finish_hop, trace_headers, trace_source, with_trace_headers
 from proxy.inline_forward import InlineForward
 from proxy.interception import OriginalDestinations
 from proxy.resilience.route_guard import RouteGuard, RouteGuards
@@ -91,15 +96,20 @@ class OutboundHandler:
             if telemetry.enabled:  # else the hop records nothing: no calls for nothing
                 hop.set_attribute("peer.service", route.service)
                 hop.set_destination(route.service, route.host)
-            headers = with_trace_headers(head, hop)
-            if authority is not None:
-                # absolute-form: the authority in the target wins over any Host header
-                headers = [(k, v) for k, v in headers if k.lower() != b"host"]
-                headers.insert(0, (b"Host", authority))
             picks = route.picks()  # health and latency of each picked endpoint are reported
             guard = self.guards.for_route(route.key, route.service, route.policy)
-            if guard is not None:  # timeouts, retries, faults, ... pick endpoints per attempt
-                return partial(self._guarded, guard, exchange, hop, picks, target, headers)
+            if guard is not None or authority is not None:
+                headers = with_trace_headers(head, hop)
+                if authority is not None:
+                    # absolute-form: the authority in the target wins over any Host header
+                    headers = [(k, v) for k, v in headers if k.lower() != b"host"]
+                    headers.insert(0, (b"Host", authority))
+                if guard is not None:  # timeouts, retries, faults, ... pick endpoints per try
+                    return partial(self._guarded, guard, exchange, hop, picks, target, headers)
+                request = serialize_request_head(head.method, target, headers + framing_headers(
+                    head.framing, head.content_length) + upgrade_headers(head))
+            else:
+                request = forwarded_request_head(head, target, trace_headers(hop))
             endpoint = picks()
             if telemetry.enabled:
                 hop.set_attribute("network.peer.address", endpoint.host)
@@ -108,17 +118,16 @@ class OutboundHandler:
             finish_outbound(hop, picks, None)
             raise
         if inline:
-            request = serialize_request_head(head.method, target, headers)
             InlineForward(exchange, self._pool, endpoint, request,
                           partial(finish_outbound, hop, picks)).start()
             return None
-        return partial(self._forward, exchange, hop, picks, endpoint, target, headers)
+        return partial(self._forward, exchange, hop, picks, endpoint, request)
 
     async def _forward(self, exchange: Exchange, hop: Hop, picks: RequestPicks,
-                       endpoint: Endpoint, target: bytes, headers: Headers) -> None:
+                       endpoint: Endpoint, request: bytes) -> None:
         outcome: Outcome | None = None
         try:
-            outcome = await forward(exchange, self._pool, endpoint, target, headers)
+            outcome = await forward(exchange, self._pool, endpoint, request)
         finally:
             finish_outbound(hop, picks, outcome)
 

@@ -1,0 +1,167 @@
+"""One-read heads: what the proxy needs from a whole head, read in a few C-level passes.
+
+Most heads arrive whole in one read. For those the parsers (:mod:`proxy.http_codec`)
+skip httptools' per-header callbacks: this module finds the lines the proxy reads
+or drops (``\\r\\n<name>:``, any case, one regex split) and keeps the others as
+the raw bytes they came in, to be forwarded unchanged.
+
+It decides nothing about validity: it only *declines* (returns None) whatever is
+not the plain case: another version than HTTP/1.1, Transfer-Encoding on a request,
+Upgrade, a Connection other than ``keep-alive``, a Host count other than one,
+repeated or odd Content-Length, interim answers, heads near the size or count
+limits. A declined head takes the callback path, which refuses bad input exactly
+as before. An accepted head is still fed to httptools (without header callbacks),
+and handed on only when httptools accepts it and frames it the same way
+(:mod:`proxy.http_fast_head`); so httptools stays the authority on validity.
+"""
+
+from __future__ import annotations
+
+import re
+
+from proxy.http_message import (
+    HOP_BY_HOP,
+    MAX_HEADERS,
+    REQUEST_NOTED,
+    Framing,
+    RequestHead,
+    ResponseHead,
+)
+
+
+def _noted_lines(names: frozenset[bytes]) -> re.Pattern[bytes]:
+    """Splits a head at each line that starts with one of ``names`` (any case):
+    [text, name, separator, value, text, ...]; the value as llhttp reports it (from
+    the first byte after the separator's whitespace up to the CR)."""
+    alternatives = b"|".join(re.escape(name) for name in sorted(names, key=lambda n: (-len(n), n)))
+    return re.compile(b"\r\n((?i:" + alternatives + b"))(:[ \t]*)([^\r]*)")
+
+
+_REQUEST_NOTED_LINES = _noted_lines(REQUEST_NOTED)
+_RESPONSE_NOTED_LINES = _noted_lines(HOP_BY_HOP)
+_NO_BODY_STATUSES = (204, 304)
+# Heads up to this size are within the count limit and, with a limit of at least
+# _SHORT_LIMIT, the size limit: each header line takes four bytes or more
+_SHORT_HEAD = 4 * MAX_HEADERS
+_SHORT_LIMIT = _SHORT_HEAD + MAX_HEADERS + 16
+
+
+def _within_limits(head: bytes, max_head: int) -> bool:
+    """Clearly within the header count and size limits (near them the callback path
+    counts as it always has: its count of a header is at most its line's length + 1).
+    Callers skip the call for heads of up to _SHORT_HEAD bytes."""
+    lines = head.count(b"\r\n")
+    return lines - 2 <= MAX_HEADERS and len(head) + lines <= max_head
+
+
+def _content_length(values: list[bytes]) -> int | None:
+    """The one plain Content-Length; None: not plain (the callback path decides)."""
+    if len(values) != 1:
+        return None
+    text = values[0].rstrip(b" \t")
+    if not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
+def scan_request(head: bytes, max_head: int, max_body: int) -> RequestHead | None:
+    """A request head (``head`` ends with its first CRLF CRLF) or None: not the plain case."""
+    if (len(head) > _SHORT_HEAD or max_head < _SHORT_LIMIT) and not _within_limits(head, max_head):
+        return None
+    first = head.find(b"\r\n")
+    line = head[:first].split(b" ")
+    if len(line) != 3 or line[2] != b"HTTP/1.1" or line[0] == b"CONNECT":
+        return None
+    parts = _REQUEST_NOTED_LINES.split(head)
+    names = b" ".join(parts[1::4]).lower().split()
+    if len(names) == 1:  # the usual request: Host only, every line forwarded as it came
+        if names[0] != b"host":
+            return None
+        return RequestHead(line[0], line[1], "1.1", None, True, Framing.NONE, None, None,
+                           [(b"host", parts[3])], None, head, head[first + 2:-2])
+    noted = list(zip(names, parts[3::4], strict=True))
+    hosts = 0
+    lengths: list[bytes] = []
+    for name, value in noted:
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            lengths.append(value)
+        elif name == b"connection":
+            if value.rstrip(b" \t").lower() != b"keep-alive":
+                return None
+        elif name in (b"transfer-encoding", b"upgrade"):
+            return None
+    if hosts != 1:
+        return None
+    framing, length = Framing.NONE, None
+    if lengths:
+        length = _content_length(lengths)
+        if length is None or length > max_body:
+            return None
+        framing = Framing.LENGTH
+    pieces = [parts[0]]
+    for index, name in enumerate(names):
+        at = 4 * index
+        if name == b"host":  # noted and forwarded
+            pieces += (b"\r\n", parts[at + 1], parts[at + 2], parts[at + 3])
+        pieces.append(parts[at + 4])
+    kept = b"".join(pieces)
+    return RequestHead(line[0], line[1], "1.1", None, True, framing, length, None, noted,
+                       None, head, kept[first + 2:-2])
+
+
+def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
+    """A final response head to a GET-like request, or None: not the plain case."""
+    # "HTTP/1.1 200 OK": the status line is forwarded as it came
+    if head[:9] != b"HTTP/1.1 " or head[12:13] != b" " or (
+            (len(head) > _SHORT_HEAD or max_head < _SHORT_LIMIT)
+            and not _within_limits(head, max_head)):
+        return None
+    code = head[9:12]
+    if not code.isdigit() or code < b"200":
+        return None  # interim answers and 101 take the callback path
+    status = int(code)
+    parts = _RESPONSE_NOTED_LINES.split(head)
+    names = b" ".join(parts[1::4]).lower()
+    usual = names == b"content-length" or (  # the usual answer
+        names == b"content-length connection"
+        and parts[7].rstrip(b" \t").lower() == b"keep-alive")
+    if usual:
+        length = _content_length([parts[3]])
+        if length is None:
+            return None
+        framing = Framing.LENGTH
+    else:
+        chunked = False
+        lengths = []
+        for name, value in zip(names.split(), parts[3::4], strict=True):
+            if name == b"content-length":
+                lengths.append(value)
+            elif name == b"transfer-encoding":
+                if chunked or value.rstrip(b" \t").lower() != b"chunked":
+                    return None
+                chunked = True
+            elif name == b"connection":
+                if value.rstrip(b" \t").lower() != b"keep-alive":
+                    return None
+            elif name == b"upgrade":
+                return None
+        length = None
+        if lengths:
+            length = _content_length(lengths)
+            if length is None or chunked:
+                return None
+            framing = Framing.LENGTH
+        elif chunked:
+            framing = Framing.CHUNKED
+        elif status not in _NO_BODY_STATUSES:
+            return None  # delimited by close: the callback path
+        if status in _NO_BODY_STATUSES:
+            if chunked:
+                return None
+            framing = Framing.NONE
+    raw_head = b"".join(parts[::4])[:-2] if len(parts) > 1 else head[:-2]
+    first = head.find(b"\r\n")
+    return ResponseHead(status, head[13:first], "1.1", None, True, framing, length,
+                        framing is not Framing.NONE, None, head, raw_head)
