@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http import HTTPStatus
 
-from proxy.http_codec import HOP_BY_HOP, Framing, Headers, RequestHead, ResponseHead
+from proxy.http_message import HOP_BY_HOP, Framing, Headers, RequestHead, ResponseHead
 from proxy.trace_context import TRACE_HEADERS
 
 LAST_CHUNK = b"0\r\n\r\n"

@@ -20,7 +20,8 @@ from typing import cast
 
 from proxy.body import BodyAborted, BodyStream
 from proxy.config import Endpoint
-from proxy.http_codec import Framing, HttpError, RequestHead, ResponseHead, ResponseParser
+from proxy.http_codec import Framing, HttpError, RequestHead, ResponseHead
+from proxy.http_response import ResponseParser
 
 
 class UpstreamReset(ConnectionError):

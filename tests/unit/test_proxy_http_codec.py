@@ -9,9 +9,9 @@ from proxy.http_codec import (
     RequestHead,
     RequestParser,
     ResponseHead,
-    ResponseParser,
     split_target,
 )
+from proxy.http_response import ResponseParser
 from proxy.http_serialize import (
     encode_chunk,
     end_to_end_headers,

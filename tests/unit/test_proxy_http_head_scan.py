@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from proxy.http_codec import HttpError, RequestHead, RequestParser, ResponseHead, ResponseParser
+from proxy.http_codec import HttpError, RequestHead, RequestParser, ResponseHead
 from proxy.http_message import MAX_HEADERS
+from proxy.http_response import ResponseParser
 from proxy.http_serialize import forwarded_request_head
 
 MAX_HEAD = 1024
