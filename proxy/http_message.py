@@ -67,7 +67,23 @@ Framing.CHUNKED = Framing("chunked")
 Framing.UNTIL_CLOSE = Framing("until_close")
 
 
-class RequestHead:
+class _Head:
+    """What request and response heads share: ``headers``, all of them in order,
+    split out of the head's raw bytes (``_raw``) only when first asked for."""
+
+    __slots__ = ("_headers", "_raw")
+    _headers: Headers | None
+    _raw: bytes | None
+
+    @property
+    def headers(self) -> Headers:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = head_lines(self._raw) if self._raw is not None else []
+        return headers
+
+
+class RequestHead(_Head):
     """A request head. ``noted`` and ``forwarded`` are set by the parser (None on a
     head built by hand): the REQUEST_NOTED headers with lowercase names, and the
     end-to-end headers without the trace headers. A head the one-read scan made
@@ -75,8 +91,8 @@ class RequestHead:
     as they came (each ending CRLF); ``headers`` and ``forwarded`` are then split
     out of the raw bytes only when asked for."""
 
-    __slots__ = ("_forwarded", "_headers", "_raw", "content_length", "framing", "keep_alive",
-                 "method", "noted", "raw_lines", "target", "upgrade", "version")
+    __slots__ = ("_forwarded", "content_length", "framing", "keep_alive", "method", "noted",
+                 "raw_lines", "target", "upgrade", "version")
 
     def __init__(self, method: bytes, target: bytes, version: str, headers: Headers | None,
                  keep_alive: bool, framing: Framing, content_length: int | None,
@@ -95,13 +111,6 @@ class RequestHead:
         self._forwarded = forwarded
         self._raw = raw  # the head as it came, when ``headers`` is not split from it yet
         self.raw_lines = raw_lines
-
-    @property
-    def headers(self) -> Headers:
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = head_lines(self._raw) if self._raw is not None else []
-        return headers
 
     @property
     def forwarded(self) -> Headers | None:
@@ -124,14 +133,14 @@ class RequestHead:
         return f"RequestHead({self.method!r}, {self.target!r}, {self.version!r})"
 
 
-class ResponseHead:
+class ResponseHead(_Head):
     """A response head. ``forwarded``: its end-to-end headers (parser-made heads
     only). A head the one-read scan made also has ``raw_head``: its status line and
     forwarded header lines as they came (each ending CRLF); ``headers`` and
     ``forwarded`` are then split out of the raw bytes only when asked for."""
 
-    __slots__ = ("_forwarded", "_headers", "_raw", "content_length", "framing", "has_body",
-                 "keep_alive", "raw_head", "reason", "status", "version")
+    __slots__ = ("_forwarded", "content_length", "framing", "has_body", "keep_alive",
+                 "raw_head", "reason", "status", "version")
 
     def __init__(self, status: int, reason: bytes, version: str, headers: Headers | None,
                  keep_alive: bool, framing: Framing, content_length: int | None,
@@ -148,13 +157,6 @@ class ResponseHead:
         self._forwarded = forwarded
         self._raw = raw
         self.raw_head = raw_head
-
-    @property
-    def headers(self) -> Headers:
-        headers = self._headers
-        if headers is None:
-            headers = self._headers = head_lines(self._raw) if self._raw is not None else []
-        return headers
 
     @property
     def forwarded(self) -> Headers | None:
