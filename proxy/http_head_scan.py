@@ -129,8 +129,8 @@ def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
         and parts[7].rstrip(b" \t").lower() == b"keep-alive")
     if usual:
         length = _content_length([parts[3]])
-        if length is None:
-            return None
+        if length is None or status in _NO_BODY_STATUSES:
+            return None  # a 204/304 with a Content-Length: the callback path drops it
         framing = Framing.LENGTH
     else:
         chunked = False

@@ -186,6 +186,10 @@ class UpstreamConnection(asyncio.Protocol):
         assert isinstance(head, ResponseHead)
         if 100 <= head.status < 200 and head.status != 101:
             return  # interim answers stay with this hop (the proxy sent its own 100)
+        if self._complete:
+            # a second answer in the read that ended the first: the upstream is out of
+            # step, and what it says next belongs to no request (the first is relayed)
+            raise HttpError(502, "data after a response")
         self._response = head
         self.body = BodyStream(*self._flow) if head.has_body else BodyStream.empty()
         if self._head is not None and not self._head.done():

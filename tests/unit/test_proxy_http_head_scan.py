@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from proxy.config import Endpoint
 from proxy.http_codec import HttpError, RequestHead, RequestParser, ResponseHead
 from proxy.http_message import MAX_HEADERS
 from proxy.http_response import ResponseParser
 from proxy.http_serialize import forwarded_request_head
+from proxy.upstream_pool import UpstreamConnection, UpstreamPool
 
 MAX_HEAD = 1024
 MAX_BODY = 100
@@ -237,6 +239,9 @@ RESPONSES = {
     "no_content": b"HTTP/1.1 204 No Content\r\nX: 1\r\n\r\n",
     "not_modified": b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
     "empty": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "no_content_cl0": b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+    "not_modified_cl0": b"HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\n"
+                        b"Connection: keep-alive\r\n\r\n",
     "until_close": b"HTTP/1.1 200 OK\r\n\r\nstream",
     "http10": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "close": b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno",
@@ -287,3 +292,35 @@ def test_plain_responses_keep_their_lines() -> None:
 def test_a_second_response_in_the_same_read_is_refused() -> None:
     _, status, heads = run_response([RESPONSES["empty"] + RESPONSES["empty"]])
     assert status == 502 and len(heads) == 1
+
+
+class FakeTransport:
+    """What an upstream connection needs of a transport: it only records a close."""
+
+    closed = False
+
+    def write(self, data: bytes) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+@pytest.mark.parametrize("first", ["named_hop", "empty"])  # callback path, one-read path
+def test_a_second_answer_in_the_read_that_ended_the_first_closes_the_connection(
+        first: str) -> None:
+    transport = FakeTransport()
+    conn = UpstreamConnection(Endpoint("127.0.0.1", 9), UpstreamPool())
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.begin(head_request=False)
+    second = b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n"
+    conn.data_received(RESPONSES[first] + second)
+    response = conn.response_now()
+    assert response is not None and response.status == 200  # the first answer stands
+    assert transport.closed  # and nothing more is read from this upstream
