@@ -66,17 +66,7 @@ class Variant:
 
 
 _IDS = ("TraceId", "SpanId", "ParentSpanId")
-_STRINGS = (
-    *_IDS,
-    "TraceState",
-    "SpanName",
-    "SpanKind",
-    "ServiceName",
-    "ScopeName",
-    "ScopeVersion",
-    "StatusCode",
-    "StatusMessage",
-)
+_STRINGS = schema.STRING_COLUMNS
 _MAPS = ("ResourceAttributes", "SpanAttributes")
 # What the OpenTelemetry Collector's exporter creates, as this schema did until
 # 2026-11 (with T64 on Duration): ZSTD(1) everywhere, 8192 rows per granule.

@@ -182,7 +182,7 @@ AS """
 # parts keep theirs until merged. index_granularity cannot change on an existing
 # table. Rows of the trace-id table written before have no ServiceOperations;
 # trace_by_id then reads by time alone.
-_STRING_COLUMNS = (
+STRING_COLUMNS = (  # otel_traces' String columns (codecs, bench/storage_schema.py)
     "TraceId",
     "SpanId",
     "ParentSpanId",
@@ -197,7 +197,7 @@ _STRING_COLUMNS = (
 )
 OTEL_TRACES_CODECS: dict[str, str] = {
     "Timestamp": "Delta(8), T64, ZSTD(1)",
-    **dict.fromkeys(_STRING_COLUMNS, "ZSTD(3)"),
+    **dict.fromkeys(STRING_COLUMNS, "ZSTD(3)"),
     "ResourceAttributes": "ZSTD(6)",
     "SpanAttributes": "ZSTD(6)",
 }

@@ -62,17 +62,21 @@ def view(events: list[Any]) -> list[Any]:
     return out
 
 
-def run_requests(pieces: list[bytes], max_head: int = MAX_HEAD
-                 ) -> tuple[list[Any], int | None, list[RequestHead]]:
-    """What the sink saw, the refusal's status (None: no refusal), the heads."""
-    sink = Sink()
-    parser = RequestParser(sink, max_head_bytes=max_head, max_body_bytes=MAX_BODY)
-    status = None
+def feed(parser: RequestParser | ResponseParser, pieces: list[bytes]) -> int | None:
+    """Feeds the pieces in turn: the status of the refusal, or None."""
     try:
         for piece in pieces:
             parser.feed(piece)
     except HttpError as error:
-        status = error.status
+        return error.status
+    return None
+
+
+def run_requests(pieces: list[bytes], max_head: int = MAX_HEAD
+                 ) -> tuple[list[Any], int | None, list[RequestHead]]:
+    """What the sink saw, the refusal's status (None: no refusal), the heads."""
+    sink = Sink()
+    status = feed(RequestParser(sink, max_head_bytes=max_head, max_body_bytes=MAX_BODY), pieces)
     heads = [e for e in sink.events if isinstance(e, RequestHead)]
     return view(sink.events), status, heads
 
@@ -262,13 +266,7 @@ RESPONSES = {
 
 def run_response(pieces: list[bytes]) -> tuple[list[Any], int | None, list[ResponseHead]]:
     sink = Sink()
-    parser = ResponseParser(sink)
-    status = None
-    try:
-        for piece in pieces:
-            parser.feed(piece)
-    except HttpError as error:
-        status = error.status
+    status = feed(ResponseParser(sink), pieces)
     heads = [e for e in sink.events if isinstance(e, ResponseHead)]
     return view(sink.events), status, heads
 
