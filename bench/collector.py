@@ -1,4 +1,4 @@
-"""Collector throughput: spans/s end to end into chdb, and the decode floor.
+"""Collector throughput: spans/s end to end into chdb, beside its Python and storage floors.
 
     python bench/collector.py [--spans 200000] [--batch 1000] [--rounds 1]
 
@@ -10,6 +10,15 @@ three services, 10-20 attributes per span):
 - floor_passthrough: spans/s of what the collector still does in Python per
   request when ClickHouse decodes the spans (`decode_passthrough`: parse, check,
   read the span facts), same core;
+- clickhouse_insert: ClickHouse's insert alone, the same call the passthrough
+  exporter makes (`Store.write_otlp_traces`) on the same requests, in batches of
+  the collector's `batch_max_spans` (the size its exports reach when storage is
+  behind), into a fresh chdb directory with every migration applied (the
+  attribute-catalog and trace-id views on), in a process pinned to the
+  collector's core: no HTTP, no Python decode, no span metrics or service graph;
+- clickhouse_insert_bare: the same, into an otel_traces without the materialized
+  views reading it and without its skip indexes: the engine's own cost to parse
+  and store those spans (bench/collector_clickhouse_insert.py);
 - end_to_end: a collector in its own process pinned to core 0 (taskset), with
   span metrics and the service graph on, writing into a fresh chdb directory;
   this process, pinned to core 1, sends the payloads over HTTP and times from
@@ -21,6 +30,11 @@ three services, 10-20 attributes per span):
   Two cases: `passthrough`, the collector's default (requests go to ClickHouse
   undecoded), and `decoded` (every span decoded in Python and inserted as
   columns, as before the passthrough).
+
+`cpu_us_per_span` of the floors is their process's CPU time per span: this
+process for the Python floors, the inserting process (chdb's threads and the
+merges that run meanwhile included) for the ClickHouse ones, timed like
+end_to_end from the first insert to the last one returning.
 
 With --rounds N the cases alternate N times (floors, passthrough, decoded, ...)
 and each figure is the median of its rounds, for a machine that is not quiet.
@@ -42,6 +56,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +66,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status  # noqa: E402
+
+if TYPE_CHECKING:
+    from collector import CollectorConfig
 
 SERVICES = ("frontend", "cart", "inventory")
 
@@ -141,10 +159,14 @@ def floor(payloads: list[bytes], *, passthrough: bool = False) -> dict[str, floa
             return len(batch)
         return len(decode_protobuf(payload))
 
-    started = time.perf_counter()
+    cpu_before, started = time.process_time(), time.perf_counter()
     spans = sum(count(p) for p in payloads)
     elapsed = time.perf_counter() - started
-    return {"spans": spans, "seconds": round(elapsed, 3), "spans_per_s": round(spans / elapsed)}
+    cpu = time.process_time() - cpu_before
+    return {
+        "spans": spans, "seconds": round(elapsed, 3), "spans_per_s": round(spans / elapsed),
+        "cpu_us_per_span": round(cpu / spans * 1e6, 1),
+    }  # fmt: skip
 
 
 async def _exported(port: int) -> float:
@@ -207,16 +229,23 @@ async def _send(
     }  # fmt: skip
 
 
+def collector_config() -> CollectorConfig:
+    """The benchmarked collector's config; its batch_max_spans sizes the insert floors."""
+    from collector import CollectorConfig
+
+    return CollectorConfig(
+        http_port=0, grpc_port=0, admin_port=0, queue_spans=400_000,
+        batch_spans=16_384, batch_timeout_s=0.2, pairing_wait_s=2.0,
+    )  # fmt: skip
+
+
 def serve(storage: str, *, passthrough: bool) -> None:
-    from collector import ClickHouseExporter, Collector, CollectorConfig
+    from collector import ClickHouseExporter, Collector
     from storage import open_store
 
     async def run() -> None:
         store = open_store(storage)
-        config = CollectorConfig(
-            http_port=0, grpc_port=0, admin_port=0, queue_spans=400_000,
-            batch_spans=16_384, batch_timeout_s=0.2, pairing_wait_s=2.0,
-        )  # fmt: skip
+        config = collector_config()
         collector = Collector(config, ClickHouseExporter(store, otlp_passthrough=passthrough))
         assert collector.otlp_passthrough is passthrough
         stopping = asyncio.Event()
@@ -259,28 +288,25 @@ def end_to_end(
         shutil.rmtree(directory, ignore_errors=True)
 
 
+CPU_PER_SPAN = ("cpu_us_per_span", "collector_cpu_us_per_span")
+
+
 def median_run(runs: list[dict]) -> dict:
-    """The median round (spans/s), with every round's spans/s when there were several."""
+    """The median round (spans/s), with every round's spans/s and CPU per span, and
+    the median CPU per span, when there were several."""
     if len(runs) == 1:
         return runs[0]
     ordered = sorted(runs, key=lambda run: run["spans_per_s"])
-    return {
+    figures = {
         **ordered[len(ordered) // 2],
         "spans_per_s": round(statistics.median(run["spans_per_s"] for run in runs)),
         "rounds_spans_per_s": [run["spans_per_s"] for run in runs],
-        **(
-            {
-                "collector_cpu_us_per_span": round(
-                    statistics.median(run["collector_cpu_us_per_span"] for run in runs), 1
-                ),
-                "rounds_collector_cpu_us_per_span": [
-                    run["collector_cpu_us_per_span"] for run in runs
-                ],
-            }
-            if "collector_cpu_us_per_span" in runs[0]
-            else {}
-        ),
     }
+    for key in CPU_PER_SPAN:
+        if key in runs[0]:
+            figures[key] = round(statistics.median(run[key] for run in runs), 1)
+            figures[f"rounds_{key}"] = [run[key] for run in runs]
+    return figures
 
 
 def main() -> None:
@@ -301,19 +327,26 @@ def main() -> None:
     payloads = [
         payload(rng, args.batch, start_ns + i * 10**9) for i in range(args.spans // args.batch)
     ]
+    from bench.collector_clickhouse_insert import export_batches, insert_floor
     from collector import decode_protobuf
 
-    total = sum(len(decode_protobuf(p)) for p in payloads)
+    counts = [len(decode_protobuf(p)) for p in payloads]
+    total = sum(counts)
+    max_spans = collector_config().export_batch_max_spans
+    batches = export_batches(payloads, counts, max_spans)
     runs: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         os.sched_setaffinity(0, {cores[0]})
         runs.setdefault("floor", []).append(floor(payloads))
         runs.setdefault("floor_passthrough", []).append(floor(payloads, passthrough=True))
+        os.sched_setaffinity(0, {cores[1]})  # waiting only, off the inserting core
+        for name, bare in (("clickhouse_insert", False), ("clickhouse_insert_bare", True)):
+            runs.setdefault(name, []).append(insert_floor(batches, total, cores[0], bare=bare))
         for name, passthrough in (("passthrough", True), ("decoded", False)):
             result = end_to_end(payloads, total, cores, passthrough=passthrough)
             runs.setdefault(name, []).append(result)
     figures = {name: median_run(results) for name, results in runs.items()}
-    passthrough, decoded = figures["passthrough"], figures["decoded"]
+    through, decoded = figures["passthrough"], figures["decoded"]
     print(json.dumps({
         "benchmark": "collector",
         "spans_per_request": args.batch,
@@ -322,13 +355,19 @@ def main() -> None:
         "rounds": args.rounds,
         "floor_decode_only": figures["floor"],
         "floor_passthrough_facts_only": figures["floor_passthrough"],
-        "end_to_end_chdb_span_metrics_service_graph": passthrough,
+        "insert_max_spans": max_spans,
+        "floor_clickhouse_insert_full_schema": figures["clickhouse_insert"],
+        "floor_clickhouse_insert_bare_table": figures["clickhouse_insert_bare"],
+        "end_to_end_chdb_span_metrics_service_graph": through,
         "end_to_end_decoded_in_python": decoded,
         "ratio_end_to_end_to_floor": round(
-            passthrough["spans_per_s"] / figures["floor"]["spans_per_s"], 3
+            through["spans_per_s"] / figures["floor"]["spans_per_s"], 3
+        ),
+        "ratio_end_to_end_to_clickhouse_insert": round(
+            through["spans_per_s"] / figures["clickhouse_insert"]["spans_per_s"], 3
         ),
         "ratio_passthrough_to_decoded": round(
-            passthrough["spans_per_s"] / decoded["spans_per_s"], 3
+            through["spans_per_s"] / decoded["spans_per_s"], 3
         ),
     }, indent=2))  # fmt: skip
 
