@@ -4,15 +4,18 @@
 
 Upstream for every case: nginx (one worker) answering ``200 ok`` from memory.
 Cases, each loaded with wrk: the upstream directly; nginx as a reverse proxy
-(one worker, keep-alive upstream); the MeshLens sidecar's inbound listener
-(one process) with telemetry off, then on (a span per request, every request
-sampled, RED metrics, spans and metrics exported over OTLP/HTTP to the nginx
-upstream, which answers 200 to every POST). Figures: throughput at 16
-connections, p50/p99 at 1 connection (added = minus direct). Then the two-sidecar
-hop (client sidecar outbound -> server sidecar inbound, telemetry on) at a fixed
-rate with bench/fixed_rate.py, twice: plaintext, and over mTLS with certificates
-from our own CA (``control.testing.TestCA``; bench/tls_sidecar.py runs those
-sidecars): added p50/p90/p99, and RSS.
+(one worker, keep-alive upstream); ``floor_relay``, the thinnest relay Python can
+be on uvloop + httptools (bench/floor_relay.py, one process, keep-alive upstream,
+no checks, routing or telemetry), the best any Python sidecar on these parts can
+reach here; the MeshLens sidecar's inbound listener (one process) with telemetry
+off, then on (a span per request, every request sampled, RED metrics, spans and
+metrics exported over OTLP/HTTP to the nginx upstream, which answers 200 to every
+POST). Figures: throughput at 16 connections, p50/p99 at 1 connection (added =
+minus direct); the summary puts nginx, the floor and the sidecar side by side.
+Then the two-sidecar hop (client sidecar outbound -> server sidecar inbound,
+telemetry on) at a fixed rate with bench/fixed_rate.py, twice: plaintext, and
+over mTLS with certificates from our own CA (``control.testing.TestCA``;
+bench/tls_sidecar.py runs those sidecars): added p50/p90/p99, and RSS.
 
 The proxy under test is pinned to CPU 0, load and upstream to CPU 1 (taskset).
 Prints JSON; never pass/fail. Needs wrk and nginx (apt-get install wrk nginx).
@@ -111,6 +114,14 @@ def sidecar(workdir: Path, name: str, app_port: int, ports: dict[str, int], tele
     return process(command, PROXY_CPU, ports["inbound"])
 
 
+def floor_relay(port: int, app_port: int
+                ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """bench/floor_relay.py on ``port`` in front of ``app_port``, pinned as the sidecar is."""
+    command = [PYTHON, str(ROOT / "bench" / "floor_relay.py"), "--listen", str(port),
+               "--upstream", str(app_port)]
+    return process(command, PROXY_CPU, port)
+
+
 def issue_identities(workdir: Path, services: tuple[str, ...]) -> dict[str, Path]:
     """A test CA and one identity per service: chain.pem, key.pem, bundle.pem each."""
     sys.path.insert(0, str(ROOT))
@@ -189,6 +200,10 @@ def run(duration: int, rate: int) -> dict[str, object]:
             with nginx(work, "reverse", rp_port, location, upstream, cpu=PROXY_CPU) as proc:
                 results["nginx"] = {**measure(f"http://127.0.0.1:{rp_port}/", duration),
                                     "rss_mb": rss_mb(proc.pid)}
+            floor_port = free_port()
+            with floor_relay(floor_port, app_port) as proc:
+                results["floor_relay"] = {**measure(f"http://127.0.0.1:{floor_port}/", duration),
+                                          "rss_mb": rss_mb(proc.pid)}
             for telemetry in (False, True):
                 ports = {k: free_port() for k in ("inbound", "outbound", "admin")}
                 with sidecar(work, "server", app_port, ports, telemetry, app) as proc:
@@ -231,7 +246,7 @@ def summarize(results: dict[str, object]) -> None:
     nginx_figures = results["nginx"]
     assert isinstance(direct, dict) and isinstance(nginx_figures, dict)
     summary: dict[str, object] = {}
-    for name in ("nginx", "meshlens_telemetry_off", "meshlens_telemetry_on"):
+    for name in ("nginx", "floor_relay", "meshlens_telemetry_off", "meshlens_telemetry_on"):
         figures = results[name]
         assert isinstance(figures, dict)
         summary[name] = {

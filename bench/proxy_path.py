@@ -15,9 +15,10 @@ difference over the difference): the same number on every run of the same code,
 so a change of 1 % shows. Without it, it prints thread CPU time per request.
 Cases: inbound and outbound, telemetry off and on (spans recorded and queued,
 not exported: see bench/proxy_cpu.py for the whole process), and ``floor``: the
-same harness around the thinnest relay httptools allows (parse the request,
-write its head upstream, parse the answer, write it back; no checks, routing,
-pooling policy or telemetry), what any Python proxy on these parts pays.
+same harness around the thinnest relay httptools allows (bench/floor_relay.py's
+protocol classes: parse the request, write its head upstream, parse the answer,
+write it back; no checks, routing, pooling policy or telemetry), what any Python
+proxy on these parts pays; bench/proxy.py runs the same classes over sockets.
 ``--cases`` runs some of them. Prints JSON.
 """
 
@@ -36,10 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httptools
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.floor_relay import FloorDownstream, FloorUpstream
 from proxy.accept import Downstream, Listener
 from proxy.config import Endpoint, Route, SidecarConfig
 from proxy.inbound import InboundHandler
@@ -83,83 +83,19 @@ class FakeTransport:
         return self.closed
 
 
-class FloorUpstream(asyncio.Protocol):
-    """The floor's upstream side: parse the answer, write it back whole (head and body)."""
-
-    def __init__(self, pool: list[FloorUpstream]) -> None:
-        self._pool = pool
-        self._parser = httptools.HttpResponseParser(self)
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._body = b""
-        self.transport: Any = None
-        self.client: FloorDownstream | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._parser.feed_data(data)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-
-    def on_body(self, body: bytes) -> None:
-        self._body += body
-
-    def on_message_complete(self) -> None:
-        lines = [b"HTTP/1.1 %d OK\r\n" % self._parser.get_status_code()]
-        for name, value in self._headers:
-            lines += (name, b": ", value, b"\r\n")
-        lines += (b"\r\n", self._body)
-        self._headers, self._body = [], b""
-        client, self.client = self.client, None
-        assert client is not None
-        client.transport.write(b"".join(lines))
-        self._pool.append(self)
-
-
-class FloorDownstream(asyncio.Protocol):
-    """The floor: the thinnest httptools relay, no checks, no routing, no telemetry."""
-
-    def __init__(self, pool: list[FloorUpstream]) -> None:
-        self._pool = pool
-        self._parser = httptools.HttpRequestParser(self)
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._parser.feed_data(data)
-
-    def on_url(self, url: bytes) -> None:
-        self._url = url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name, value))
-
-    def on_message_complete(self) -> None:
-        lines = [self._parser.get_method(), b" ", self._url, b" HTTP/1.1\r\n"]
-        for name, value in self._headers:
-            lines += (name, b": ", value, b"\r\n")
-        lines.append(b"\r\n")
-        self._headers = []
-        upstream = self._pool.pop()
-        upstream.client = self
-        upstream.transport.write(b"".join(lines))
+def never_dial(client: FloorDownstream, head: bytes) -> None:
+    raise AssertionError("the floor's pool ran dry: every request has an idle upstream")
 
 
 def floor_pairs() -> list[tuple[Any, FakeTransport, Any, FakeTransport]]:
-    pool: list[FloorUpstream] = []
+    idle: list[FloorUpstream] = []
     pairs = []
     for _ in range(CONNECTIONS):
-        upstream, up_transport = FloorUpstream(pool), FakeTransport()
-        upstream.connection_made(up_transport)
-        pool.append(upstream)
-        downstream, down_transport = FloorDownstream(pool), FakeTransport()
-        downstream.connection_made(down_transport)
+        upstream, up_transport = FloorUpstream(idle), FakeTransport()
+        upstream.connection_made(up_transport)  # type: ignore[arg-type]
+        idle.append(upstream)
+        downstream, down_transport = FloorDownstream(idle, never_dial), FakeTransport()
+        downstream.connection_made(down_transport)  # type: ignore[arg-type]
         pairs.append((downstream, down_transport, upstream, up_transport))
     return pairs
 
