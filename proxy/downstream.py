@@ -28,6 +28,7 @@ from proxy.exchange import NO_BODY, Exchange, InlineExchange, InlineHandler, Res
 from proxy.http_codec import Framing, HttpError, RequestHead, RequestParser, ResponseHead
 from proxy.http_serialize import simple_response
 from proxy.interception import original_destination
+from proxy.tls_records import joins_pieces
 
 if TYPE_CHECKING:
     from proxy.accept import Listener
@@ -70,6 +71,7 @@ class Downstream(asyncio.Protocol):
         self.peer: tuple[str, int] = ("", 0)
         self.original_dst: Endpoint | None = None  # set when iptables redirected us
         self.closed = False
+        self._join_pieces = False  # see writelines
 
     @property
     def in_flight(self) -> bool:
@@ -81,6 +83,7 @@ class Downstream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike
         self.transport = cast(asyncio.Transport, transport)
+        self._join_pieces = joins_pieces(transport)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = (str(peer[0]), int(peer[1]))
@@ -184,10 +187,14 @@ class Downstream(asyncio.Protocol):
             self.transport.write(data)
 
     def writelines(self, data: list[bytes]) -> None:
-        """Several pieces in one send (a head and the body that came with it)."""
+        """Several pieces in one send (a head and the body that came with it): over TLS
+        in one record too (:func:`joins_pieces`)."""
         self._current_answered = True
         if self.transport is not None and not self.closed and data:
-            self.transport.writelines(data)
+            if self._join_pieces and len(data) > 1:
+                self.transport.write(b"".join(data))
+            else:
+                self.transport.writelines(data)
 
     async def drain(self) -> None:
         if self.closed:

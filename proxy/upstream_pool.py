@@ -22,6 +22,7 @@ from proxy.body import BodyAborted, BodyStream
 from proxy.config import Endpoint
 from proxy.http_codec import Framing, HttpError, RequestHead, ResponseHead
 from proxy.http_response import ResponseParser
+from proxy.tls_records import joins_pieces
 
 
 class UpstreamReset(ConnectionError):
@@ -68,6 +69,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._flow = (self._pause_reading, self._resume_reading)  # bound once, for bodies
+        self._join_pieces = False  # over TLS: one record per writelines (joins_pieces)
 
     # lifecycle of one exchange
 
@@ -118,7 +120,10 @@ class UpstreamConnection(asyncio.Protocol):
     def writelines(self, data: list[bytes]) -> None:
         if self.transport is None or self.closed:
             raise UpstreamReset("upstream connection closed")
-        self.transport.writelines(data)
+        if self._join_pieces and len(data) > 1:
+            self.transport.write(b"".join(data))
+        else:
+            self.transport.writelines(data)
 
     def idle(self) -> None:
         """Between exchanges: bytes that arrive now are nobody's."""
@@ -142,6 +147,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike
         self.transport = cast(asyncio.Transport, transport)
+        self._join_pieces = joins_pieces(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None:
