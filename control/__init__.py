@@ -14,12 +14,20 @@ evaluator through it); import the subpackages for the rest.
 """
 
 from control.mesh_config import MeshConfig, MeshConfigError, load_mesh_config, validate_command
-from control.policy import Allowed, AuthzDecision, AuthzRequest, Denied, PolicyEvaluator
+from control.policy import (
+    Allowed,
+    AuthzDecision,
+    AuthzRequest,
+    CallerPolicies,
+    Denied,
+    PolicyEvaluator,
+)
 
 __all__ = [
     "Allowed",
     "AuthzDecision",
     "AuthzRequest",
+    "CallerPolicies",
     "Denied",
     "MeshConfig",
     "MeshConfigError",

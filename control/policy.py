@@ -46,27 +46,84 @@ class AuthzRequest:
 class PolicyEvaluator:
     def __init__(self, policies: Iterable[Policy], default: PolicyAction) -> None:
         ordered = list(policies)
-        self._deny = [p for p in ordered if p.action is PolicyAction.DENY]
-        self._allow = [p for p in ordered if p.action is PolicyAction.ALLOW]
+        # each policy with the decision it makes (values: built once, not per request)
+        self._deny = [(p, Denied(p.name, f"denied by policy {p.name}"))
+                      for p in ordered if p.action is PolicyAction.DENY]
+        self._allow = [(p, Allowed(p.name, f"allowed by policy {p.name}"))
+                       for p in ordered if p.action is PolicyAction.ALLOW]
         self.default = default
+        self._default: AuthzDecision = \
+            Allowed(DEFAULT_POLICY_NAME, "no policy matched; mesh default is allow") \
+            if default is PolicyAction.ALLOW else \
+            Denied(DEFAULT_POLICY_NAME, "no policy matched; mesh default is deny")
 
     def decide(self, request: AuthzRequest) -> AuthzDecision:
-        for policy in self._deny:
+        for policy, denied in self._deny:
             if policy_matches(policy, request):
-                return Denied(policy.name, f"denied by policy {policy.name}")
-        for policy in self._allow:
+                return denied
+        for policy, allowed in self._allow:
             if policy_matches(policy, request):
-                return Allowed(policy.name, f"allowed by policy {policy.name}")
-        if self.default is PolicyAction.ALLOW:
-            return Allowed(DEFAULT_POLICY_NAME, "no policy matched; mesh default is allow")
-        return Denied(DEFAULT_POLICY_NAME, "no policy matched; mesh default is deny")
+                return allowed
+        return self._default
+
+    def for_caller(self, source: str | None, destination: str) -> CallerPolicies:
+        """This evaluator narrowed to requests from ``source`` to ``destination``: the
+        policies whose sources and destinations match them, in the same order. A caller
+        keeps it for as long as this evaluator is in force."""
+        def caller_matches(policy: Policy) -> bool:
+            return (_source_matches(policy.sources, source)
+                    and _matches_any(policy.destinations, destination))
+
+        return CallerPolicies([d for d in self._deny if caller_matches(d[0])],
+                              [a for a in self._allow if caller_matches(a[0])], self._default)
+
+
+class CallerPolicies:
+    """:meth:`PolicyEvaluator.decide` for one source and destination, from the method
+    and path alone: ``decide(method, path)`` is the evaluator's decision on
+    ``AuthzRequest(source, destination, method, path)``. ``fixed`` is that decision
+    when no method or path can change it (the first policy that could decide matches
+    every request), else None."""
+
+    __slots__ = ("_allow", "_default", "_deny", "fixed")
+
+    def __init__(self, deny: list[tuple[Policy, Denied]], allow: list[tuple[Policy, Allowed]],
+                 default: AuthzDecision) -> None:
+        self._deny = deny
+        self._allow = allow
+        self._default = default
+        # decide tries the deny policies first: when the first one it tries matches
+        # every method and path, it decides every request
+        tried: list[tuple[Policy, AuthzDecision]] = [*deny, *allow]
+        self.fixed: AuthzDecision | None = default
+        if tried:
+            self.fixed = tried[0][1] if _matches_every_call(tried[0][0]) else None
+
+    def decide(self, method: str, path: str) -> AuthzDecision:
+        for policy, denied in self._deny:
+            if _call_matches(policy, method, path):
+                return denied
+        for policy, allowed in self._allow:
+            if _call_matches(policy, method, path):
+                return allowed
+        return self._default
 
 
 def policy_matches(policy: Policy, request: AuthzRequest) -> bool:
     return (_source_matches(policy.sources, request.source)
-            and _any(policy.destinations, lambda d: d == request.destination)
-            and _any(policy.methods, lambda m: m == request.method.upper())
-            and _any(policy.paths, lambda p: _path_matches(p, request.path)))
+            and _matches_any(policy.destinations, request.destination)
+            and _call_matches(policy, request.method, request.path))
+
+
+def _call_matches(policy: Policy, method: str, path: str) -> bool:
+    methods, paths = policy.methods, policy.paths
+    return ((not methods or "*" in methods or method.upper() in methods)
+            and (not paths or any(p == "*" or _path_matches(p, path) for p in paths)))
+
+
+def _matches_every_call(policy: Policy) -> bool:
+    return ((not policy.methods or "*" in policy.methods)
+            and (not policy.paths or "*" in policy.paths))
 
 
 def _source_matches(sources: tuple[str, ...], source: str | None) -> bool:
@@ -78,9 +135,8 @@ def _source_matches(sources: tuple[str, ...], source: str | None) -> bool:
     return any(s in ("*", source) or s == service for s in sources)
 
 
-def _any(values: tuple[str, ...], test: object) -> bool:
-    assert callable(test)
-    return not values or any(v == "*" or test(v) for v in values)
+def _matches_any(values: tuple[str, ...], value: str) -> bool:
+    return not values or "*" in values or value in values
 
 
 def _path_matches(pattern: str, path: str) -> bool:

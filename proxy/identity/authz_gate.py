@@ -1,14 +1,18 @@
 """Inbound authorization: a request handler in front of the one that forwards.
 
 It reads the connection's TLS state (set by ``MtlsListener``), refuses revoked
-peers, asks the policy evaluator, and answers a denial itself with 403 and the
-deciding policy in ``x-meshlens-policy``. In front of an :class:`InboundHandler`
-the denial goes through its :meth:`~InboundHandler.refuse`, so it has a SERVER
-span like any request, an error carrying ``meshlens.authz.policy``,
-``meshlens.authz.decision`` ("deny") and ``meshlens.authz.reason``. The
-evaluator is swapped whole when a new config snapshot arrives. While the inner
-handler (or the refusal) runs, :func:`current_peer` gives the request's verified
-peer (the sidecar records it on the SERVER span). Bodyless requests take the inline
+peers (on every request: the list may change between two), asks the policy
+evaluator, and answers a denial itself with 403 and the deciding policy in
+``x-meshlens-policy``. The evaluator is narrowed to each caller once
+(:meth:`PolicyEvaluator.for_caller`), so a request costs matching its method and
+path, and only when a policy that could decide looks at them. In front of an
+:class:`InboundHandler` the denial goes through its
+:meth:`~InboundHandler.refuse`, so it has a SERVER span like any request, an
+error carrying ``meshlens.authz.policy``, ``meshlens.authz.decision`` ("deny")
+and ``meshlens.authz.reason``. The evaluator is swapped whole when a new config
+snapshot arrives, and what was narrowed from it with it. While the inner handler
+(or the refusal) runs, :func:`current_peer` gives the request's verified peer
+(the sidecar records it on the SERVER span). Bodyless requests take the inline
 path behind the gate as they do without it (:meth:`AuthorizingHandler.inline`).
 """
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from control.policy import AuthzDecision, AuthzRequest, Denied, PolicyEvaluator
+from control.policy import AuthzDecision, AuthzRequest, CallerPolicies, Denied, PolicyEvaluator
 from proxy.accept import Exchange, InlineHandler, RequestHandler
 from proxy.http_codec import split_target, target_path
 from proxy.identity.peer_identity import NoIdentity, PeerIdentity, TlsState
@@ -31,6 +35,7 @@ AUTHZ_REASON = "meshlens.authz.reason"
 DENIED_ERROR_TYPE = "authz_denied"  # error.type of a denied request's span
 DeniedCallback = Callable[[AuthzRequest, Denied, TlsState], None]
 _PEER: ContextVar[PeerIdentity | None] = ContextVar("meshlens_peer", default=None)
+_MAX_CALLERS = 4096  # callers whose narrowed policies a gate keeps (see _policies_for)
 
 
 def current_peer() -> PeerIdentity | None:
@@ -55,11 +60,22 @@ class AuthorizingHandler:
         self._inner = inner
         self._inner_inline: InlineHandler | None = getattr(inner, "inline", None)
         self._service = service
+        self._by_caller: dict[str | None, CallerPolicies] = {}
         self.evaluator = evaluator
         self._identity = identity
         self._on_denied = on_denied
         self._refuse = inner.refuse if isinstance(inner, InboundHandler) else None
         self.denied = 0
+
+    @property
+    def evaluator(self) -> PolicyEvaluator:
+        return self._evaluator
+
+    @evaluator.setter
+    def evaluator(self, evaluator: PolicyEvaluator) -> None:
+        """Swapped whole with each config snapshot: what was narrowed from the old is gone."""
+        self._evaluator = evaluator
+        self._by_caller = {}
 
     async def __call__(self, exchange: Exchange) -> None:
         state = self._admit(exchange)
@@ -96,12 +112,29 @@ class AuthorizingHandler:
             self._deny(exchange, Denied("revocation", "peer certificate is revoked"),
                        self._request(exchange, state), state)
             return None
-        request = self._request(exchange, state)
-        decision: AuthzDecision = self.evaluator.decide(request)
+        policies = self._policies_for(state)
+        decision: AuthzDecision | None = policies.fixed
+        if decision is None:  # it depends on the method or the path
+            head = exchange.head
+            _authority, target = split_target(head.target)
+            decision = policies.decide(head.method.decode("latin-1"), target_path(target))
         if isinstance(decision, Denied):
-            self._deny(exchange, decision, request, state)
+            self._deny(exchange, decision, self._request(exchange, state), state)
             return None
         return state
+
+    def _policies_for(self, state: TlsState) -> CallerPolicies:
+        """The evaluator narrowed to this caller (:meth:`PolicyEvaluator.for_caller`),
+        made on the caller's first request, not on each: per request only the method
+        and path are left to match, when any policy that could decide looks at them."""
+        source = state.spiffe_id if isinstance(state, PeerIdentity) else None
+        policies = self._by_caller.get(source)
+        if policies is None:
+            if len(self._by_caller) >= _MAX_CALLERS:
+                self._by_caller.clear()
+            policies = self._by_caller[source] = self._evaluator.for_caller(source,
+                                                                            self._service)
+        return policies
 
     def _request(self, exchange: Exchange, state: TlsState) -> AuthzRequest:
         _authority, target = split_target(exchange.head.target)

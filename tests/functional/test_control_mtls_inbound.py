@@ -186,3 +186,34 @@ async def test_root_rotation_overlap_then_old_root_dropped(ca):
             await get(listener.port, client_context(material(old_client)))
     finally:
         await listener.stop()
+
+
+async def test_a_new_evaluator_decides_the_next_request_of_a_kept_alive_connection(ca):
+    # the gate narrows the evaluator to each caller once: a swap must not keep the old
+    listener, _ = await start_listener(ca)
+    gate = listener.handler
+    assert isinstance(gate, AuthorizingHandler)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", listener.port, ssl=client_context(material(ca.identity("frontend"))))
+
+    async def status_of(path: str) -> int:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: backend\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        await reader.readexactly(length)
+        return int(head.split()[1])
+
+    try:
+        assert [await status_of("/admin/users"), await status_of("/items")] == [200, 200]
+        gate.evaluator = PolicyEvaluator(
+            [Policy(name="no-admin", action=PolicyAction.DENY, sources=("frontend",),
+                    paths=("/admin/*",))], PolicyAction.ALLOW)
+        assert [await status_of("/admin/users"), await status_of("/items")] == [403, 200]
+        gate.evaluator = PolicyEvaluator((), PolicyAction.DENY)
+        assert await status_of("/items") == 403
+        gate.evaluator = PolicyEvaluator((), PolicyAction.ALLOW)
+        assert await status_of("/admin/users") == 200
+    finally:
+        writer.close()
+        await listener.stop()
