@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from proxy.routing.table import Pick, RequestPicks, RouteTable, RouteTarget
+from proxy.routing.table import RequestPicks, RouteTable, RouteTarget
 
-__all__ = ["Pick", "RequestPicks", "RouteTable", "RouteTarget", "host_and_port",
+__all__ = ["RequestPicks", "RouteTable", "RouteTarget", "host_and_port",
            "split_authority"]
 
 

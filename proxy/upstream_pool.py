@@ -60,7 +60,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.body: BodyStream = BodyStream.empty()
         self._response: ResponseHead | None = None
         self._failure: Exception | None = None  # why this exchange got no response head
-        self._complete = False
+        # the whole response has been received (its body may still be unread); an
+        # attribute, not a property: a forwarder reads it once per request
+        self.complete = False
         # called once, from the protocol callbacks, when the response head is here (with
         # all of the response that came with it) or the exchange failed: lets a forwarder
         # relay a whole small answer without a task (proxy.inline_forward)
@@ -84,7 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._parser = parser
         self._head = None
         self._response = self._failure = None
-        self._complete = False
+        self.complete = False
         self.on_response = None
 
     async def response_head(self) -> ResponseHead:
@@ -101,17 +103,6 @@ class UpstreamConnection(asyncio.Protocol):
             raise self._failure
         return self._response
 
-    @property
-    def complete(self) -> bool:
-        """The whole response has been received (its body may still be unread)."""
-        return self._complete
-
-    @property
-    def reusable(self) -> bool:
-        response = self._response
-        return (not self.closed and self._complete and response is not None
-                and response.keep_alive and response.framing is not Framing.UNTIL_CLOSE)
-
     def write(self, data: bytes) -> None:
         if self.transport is None or self.closed:
             raise UpstreamReset("upstream connection closed")
@@ -124,11 +115,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(b"".join(data))
         else:
             self.transport.writelines(data)
-
-    def idle(self) -> None:
-        """Between exchanges: bytes that arrive now are nobody's."""
-        if self._parser is not None:
-            self._spare, self._parser = self._parser, None
 
     async def drain(self) -> None:
         if self._write_paused and not self.closed:
@@ -170,7 +156,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._pool.forget(self)
         response = self._response
         if response is not None and response.framing is Framing.UNTIL_CLOSE:
-            self._complete = True
+            self.complete = True
             self.body.end()
         self._fail(UpstreamReset("upstream closed the connection"))
         if self._write_waiter is not None and not self._write_waiter.done():
@@ -192,7 +178,7 @@ class UpstreamConnection(asyncio.Protocol):
         assert isinstance(head, ResponseHead)
         if 100 <= head.status < 200 and head.status != 101:
             return  # interim answers stay with this hop (the proxy sent its own 100)
-        if self._complete:
+        if self.complete:
             # a second answer in the read that ended the first: the upstream is out of
             # step, and what it says next belongs to no request (the first is relayed)
             raise HttpError(502, "data after a response")
@@ -207,7 +193,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_end(self) -> None:
         if self._response is None:
             return  # end of an interim response
-        self._complete = True
+        self.complete = True
         self.body.end()
         self._spare, self._parser = self._parser, None  # idle: later bytes are nobody's
 
@@ -223,7 +209,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self._head is not None and not self._head.done():
             self._head.set_exception(error)
             self._head.exception()  # retrieved here; the forwarder may already be gone
-        if not self._complete:
+        if not self.complete:
             self.body.abort(BodyAborted(str(error)))
         if not self.closed:
             self.close()
@@ -300,8 +286,11 @@ class UpstreamPool:
         idle = conn.idle_queue
         if idle is None:  # once per connection: hashing an Endpoint runs Python code
             idle = conn.idle_queue = self._idle[conn.endpoint]
-        if conn.reusable and len(idle) < self.max_idle:
-            conn.idle()
+        # reusable: the whole response is here (and on_end has idled the connection:
+        # later bytes are nobody's), the connection is open and kept alive upstream
+        response = conn._response
+        if (conn.complete and not conn.closed and response is not None and response.keep_alive
+                and response.framing is not Framing.UNTIL_CLOSE and len(idle) < self.max_idle):
             idle.append(conn)
         else:
             conn.close()

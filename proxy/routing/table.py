@@ -61,61 +61,57 @@ class _Attempt:
         self.status, self.error = status, error
 
 
-class Pick:
-    """One chosen endpoint for one attempt; hand it back to ``RouteTarget.report``."""
-
-    __slots__ = ("endpoint", "started", "state", "version")
-
-    def __init__(self, state: EndpointState, version: str | None, started: float) -> None:
-        self.state = state
-        self.endpoint: Endpoint = state.address
-        self.version = version  # the split's choice; None when the route has no split
-        self.started = started
-
-
 class RequestPicks:
     """The endpoints picked for one request, one per attempt; the split's version
     is chosen once, so retries stay on it."""
 
-    __slots__ = ("_current", "_route", "ejections", "version")
+    __slots__ = ("_route", "_started", "_state", "ejections", "version")
 
     def __init__(self, route: RouteTarget) -> None:
         self._route = route
-        self._current: Pick | None = None
+        self._state: EndpointState | None = None  # the current attempt's, until reported
+        self._started = 0.0  # when it was picked
         self.version: str | None = None
         self.ejections: list[Ejection] = []
 
     def __call__(self) -> Endpoint:
-        if self._current is not None:
-            self._note(self._route.report(self._current, _Retried()))
-        pick = self._current = self._route.pick(self.version)
-        self.version = pick.version
-        return pick.endpoint
+        if self._state is not None:
+            self.finish(_Retried())
+        route = self._route
+        version = self.version
+        if version is None and route._versions:
+            version = self.version = route.choose_version()
+        state = self._state = route.destination.pick(version)
+        self._started = route._clock.monotonic()
+        return state.address
 
     def report(self, status: int | None, error: str | None) -> None:
         """The outcome of the current attempt, which is about to be retried: a
         response ``status``, or ``error`` (why there was none)."""
-        current, self._current = self._current, None
-        if current is not None:
-            self._note(self._route.report(current, _Attempt(status, error)))
+        if self._state is not None:
+            self.finish(_Attempt(status, error))
 
     def finish(self, outcome: Result | None) -> list[Ejection]:
-        """Report the last attempt; every ejection this request caused."""
-        current, self._current = self._current, None
-        if current is not None:
-            self._note(self._route.report(current, outcome))
+        """Report the last attempt (None: the downstream went away first); every
+        ejection this request caused."""
+        state, self._state = self._state, None
+        if state is not None:
+            destination = self._route.destination
+            if outcome is None:
+                ejection = destination.report(state, None, None, None)
+            else:
+                ejection = destination.report(state, outcome.status, outcome.error,
+                                              self._route._clock.monotonic() - self._started)
+            if ejection is not None:
+                self.ejections.append(ejection)
         return self.ejections
-
-    def _note(self, ejection: Ejection | None) -> None:
-        if ejection is not None:
-            self.ejections.append(ejection)
 
 
 class RouteTarget:
     """One route at run time."""
 
     __slots__ = ("_clock", "_cumulative", "_rng", "_versions", "config", "destination",
-                 "host", "key", "matches", "service")
+                 "host", "key", "matches", "policy", "service")
 
     def __init__(self, config: Route, destination: Destination, clock: Clock,
                  rng: random.Random, position: int = 0) -> None:
@@ -125,6 +121,7 @@ class RouteTarget:
         # routes of that host when there are several
         self.key = config.host if position == 0 else f"{config.host}#{position}"
         self.service = config.service
+        self.policy: RoutePolicy = config.policy
         self.matches = RequestMatcher(config.match)
         self.destination = destination
         self._clock = clock
@@ -141,32 +138,18 @@ class RouteTarget:
             cumulative.append(total)
         self._cumulative = tuple(cumulative)
 
-    @property
-    def policy(self) -> RoutePolicy:
-        return self.config.policy
-
     def picks(self) -> RequestPicks:
         return RequestPicks(self)
 
-    def pick(self, version: str | None = None) -> Pick:
-        """An endpoint for one attempt; ``version`` keeps a retry on the first pick's."""
-        if version is None and self._versions:
-            version = self._versions[0]
-            if len(self._versions) > 1:
-                roll = self._rng.random() * self._cumulative[-1]
-                for candidate, bound in zip(self._versions, self._cumulative, strict=True):
-                    if roll < bound:
-                        version = candidate
-                        break
-        state = self.destination.pick(version)
-        return Pick(state, version, self._clock.monotonic())
-
-    def report(self, pick: Pick, outcome: Result | None) -> Ejection | None:
-        """Close ``pick``; ``outcome`` None when the downstream went away first."""
-        if outcome is None:
-            return self.destination.report(pick.state, None, None, None)
-        latency = self._clock.monotonic() - pick.started
-        return self.destination.report(pick.state, outcome.status, outcome.error, latency)
+    def choose_version(self) -> str:
+        """The split's version for a request (the route has one)."""
+        version = self._versions[0]
+        if len(self._versions) > 1:
+            roll = self._rng.random() * self._cumulative[-1]
+            for candidate, bound in zip(self._versions, self._cumulative, strict=True):
+                if roll < bound:
+                    return candidate
+        return version
 
 
 class RouteTable:
@@ -202,9 +185,15 @@ class RouteTable:
                 raise ValueError(f"route for {route.host!r}: no destination {route.service!r}")
             same_host = self._by_host.setdefault(route.host.lower(), [])
             same_host.append(RouteTarget(route, destination, clock, rng, len(same_host)))
+        # hosts whose first route takes every request: matched without asking it
+        self._catch_all = {host: same_host[0] for host, same_host in self._by_host.items()
+                           if same_host[0].matches.matches_everything}
 
     def match(self, host: str, head: RequestHead, path: str) -> RouteTarget | None:
         """The first route for ``host`` (lowercase, no port) whose match holds, or None."""
+        route = self._catch_all.get(host)
+        if route is not None:
+            return route
         for route in self._by_host.get(host, ()):
             if route.matches(head, path):
                 return route
