@@ -124,9 +124,15 @@ async def test_hot_swap_20_times_under_load_fails_no_request() -> None:
                     status, body = await client.get("/")
                     answers[body if status == 200 else f"status:{status}"] += 1
 
+            async def answered(more: int) -> None:
+                """Until ``more`` further answers are back (on a busy machine too)."""
+                wanted = sum(answers.values()) + more
+                while sum(answers.values()) < wanted:
+                    await asyncio.sleep(0.005)
+
             workers = [asyncio.create_task(load()) for _ in range(8)]
             for i in range(20):
-                await asyncio.sleep(0.02)
+                await answered(10)  # requests answered between every two swaps
                 lb = ("round_robin", "least_request", "ewma")[i % 3]
                 assert await sidecar.apply_config(config((i + 1) * 5, lb)) == ()
             stop.set()
@@ -134,7 +140,7 @@ async def test_hot_swap_20_times_under_load_fails_no_request() -> None:
             assert sidecar.config.routes[0].split[1].weight == 100
             assert await client.tally(20) == Counter(two=20)  # the last config is in force
     assert set(answers) <= {"one", "two"}, answers  # no 5xx, no reset
-    assert answers["two"] > 0 and sum(answers.values()) > 200
+    assert answers["two"] > 0 and sum(answers.values()) >= 200
 
 
 async def test_hot_swap_keeps_connections_and_reports_fields_that_need_a_restart() -> None:
