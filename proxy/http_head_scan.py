@@ -27,6 +27,7 @@ from proxy.http_message import (
     RequestHead,
     ResponseHead,
 )
+from proxy.trace_context import TRACE_HEADERS
 
 
 def _noted_lines(names: frozenset[bytes]) -> re.Pattern[bytes]:
@@ -78,9 +79,10 @@ def scan_request(head: bytes, max_head: int, max_body: int) -> RequestHead | Non
         if names[0] != b"host":
             return None
         return RequestHead(line[0], line[1], "1.1", None, True, Framing.NONE, None, None,
-                           [(b"host", parts[3])], None, head, head[first + 2:-2])
+                           [(b"host", parts[3])], None, head, head[first + 2:-2], False)
     noted = list(zip(names, parts[3::4], strict=True))
     hosts = 0
+    traced = False
     lengths: list[bytes] = []
     for name, value in noted:
         if name == b"host":
@@ -92,6 +94,8 @@ def scan_request(head: bytes, max_head: int, max_body: int) -> RequestHead | Non
                 return None
         elif name in (b"transfer-encoding", b"upgrade"):
             return None
+        elif name in TRACE_HEADERS:
+            traced = True
     if hosts != 1:
         return None
     framing, length = Framing.NONE, None
@@ -108,7 +112,7 @@ def scan_request(head: bytes, max_head: int, max_body: int) -> RequestHead | Non
         pieces.append(parts[at + 4])
     kept = b"".join(pieces)
     return RequestHead(line[0], line[1], "1.1", None, True, framing, length, None, noted,
-                       None, head, kept[first + 2:-2])
+                       None, head, kept[first + 2:-2], traced)
 
 
 def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
@@ -127,11 +131,11 @@ def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
     usual = names == b"content-length" or (  # the usual answer
         names == b"content-length connection"
         and parts[7].rstrip(b" \t").lower() == b"keep-alive")
-    if usual:
-        length = _content_length([parts[3]])
-        if length is None or status in _NO_BODY_STATUSES:
+    if usual:  # _content_length of the one value, without the call
+        text = parts[3].rstrip(b" \t")
+        if not text.isdigit() or len(text) > 18 or status in _NO_BODY_STATUSES:
             return None  # a 204/304 with a Content-Length: the callback path drops it
-        framing = Framing.LENGTH
+        length, framing = int(text), Framing.LENGTH
     else:
         chunked = False
         lengths = []

@@ -92,13 +92,13 @@ class RequestHead(_Head):
     out of the raw bytes only when asked for."""
 
     __slots__ = ("_forwarded", "content_length", "framing", "keep_alive", "method", "noted",
-                 "raw_lines", "target", "upgrade", "version")
+                 "raw_lines", "target", "traced", "upgrade", "version")
 
     def __init__(self, method: bytes, target: bytes, version: str, headers: Headers | None,
                  keep_alive: bool, framing: Framing, content_length: int | None,
                  upgrade: bytes | None = None, noted: Headers | None = None,
                  forwarded: Headers | None = None, raw: bytes | None = None,
-                 raw_lines: bytes | None = None) -> None:
+                 raw_lines: bytes | None = None, traced: bool = True) -> None:
         self.method = method
         self.target = target
         self.version = version
@@ -111,6 +111,9 @@ class RequestHead(_Head):
         self._forwarded = forwarded
         self._raw = raw  # the head as it came, when ``headers`` is not split from it yet
         self.raw_lines = raw_lines
+        # False when the parser knows no trace header came: the request path then skips
+        # looking for a trace context
+        self.traced = traced
 
     @property
     def forwarded(self) -> Headers | None:

@@ -20,6 +20,8 @@ from proxy.route import host_and_port
 from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
+NO_TRACE_HEADERS: Headers = []  # shared, never changed: no trace headers to read or send
+
 
 class InboundHandler:
     """Forwards every request to ``app_host:app_port``, one SERVER span per request."""
@@ -45,9 +47,18 @@ class InboundHandler:
     def inline(self, exchange: Exchange) -> bool:
         """The same for a bodyless request, from the parser callback (proxy.inline_forward)."""
         head = exchange.head
-        authority, target = split_target(head.target)
+        target = head.target
+        authority = None
+        if target[:1] != b"/":  # origin-form, the usual, needs no split
+            authority, target = split_target(target)
+        if not head.traced and not self._telemetry.enabled:
+            # no span and no trace context to pass on: no hop to start or finish
+            InlineForward(exchange, self._pool, self._app,
+                          forwarded_request_head(head, target, NO_TRACE_HEADERS), None).start()
+            return True
         hop = self._start_hop(exchange, authority, target)
-        request = forwarded_request_head(head, target, trace_headers(hop))
+        trace = NO_TRACE_HEADERS if hop is UNTRACED else hop.trace_headers()
+        request = forwarded_request_head(head, target, trace)
         InlineForward(exchange, self._pool, self._app, request, partial(finish_hop, hop)).start()
         return True
 
@@ -65,14 +76,16 @@ class InboundHandler:
     def _start_hop(self, exchange: Exchange, authority: bytes | None, target: bytes) -> Hop:
         head = exchange.head
         telemetry = self._telemetry
+        # without a trace header there is no context to look for (extract skipped)
+        source = trace_source(head) if head.traced else NO_TRACE_HEADERS
         if not telemetry.enabled:  # no span: only the caller's trace context is passed on
-            return telemetry.start_hop("inbound", head.method, "",
-                                       head.noted if head.noted is not None else head.headers,
-                                       {})
-        host, port = host_and_port(authority or head.header(b"host") or b"")
+            return telemetry.start_hop("inbound", head.method, "", source, {})
+        noted = head.noted  # Host is noted first in most heads: header() then needs no call
+        host_value = noted[0][1] if noted and noted[0][0] == b"host" else head.header(b"host")
+        host, port = host_and_port(authority or host_value or b"")
         peer_host, peer_port = exchange.conn.peer
         return telemetry.start_hop(
-            "inbound", head.method, target_path(target), trace_source(head),
+            "inbound", head.method, target_path(target), source,
             {
                 "server.address": host or self._service,
                 "server.port": port or self.listen_port,

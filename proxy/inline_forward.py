@@ -40,12 +40,12 @@ class InlineForward:
                  "_request", "_running")
 
     def __init__(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
-                 request: bytes, done: Done) -> None:
+                 request: bytes, done: Done | None) -> None:
         self._exchange = exchange
         self._pool = pool
         self._endpoint = endpoint
         self._request = request  # the serialized head: the whole request
-        self._done = done
+        self._done = done  # None: there is nothing to report
         self._conn: UpstreamConnection | None = None
         self._running = False  # the rest runs as a coroutine in the worker
         self._finished = False
@@ -89,12 +89,19 @@ class InlineForward:
             return
         outcome = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
-        self._finish(outcome)
+        self._finished = True  # as _finish, without the call
+        if self._done is not None:
+            try:
+                self._done(outcome)
+            except Exception:  # from a protocol callback: log it, never break the connection
+                log.exception("finishing a forwarded exchange failed")
         self._exchange.conn.inline_done()
 
     def _finish(self, outcome: Outcome | None) -> None:
         if not self._finished:
             self._finished = True
+            if self._done is None:
+                return
             try:
                 self._done(outcome)
             except Exception:  # from a protocol callback: log it, never break the connection

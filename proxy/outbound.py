@@ -24,12 +24,17 @@ from proxy.http_serialize import (
     serialize_request_head,
     upgrade_headers,
 )
-from proxy.inbound import finish_hop, trace_headers, trace_source, with_trace_headers
+from proxy.inbound import (
+    NO_TRACE_HEADERS,
+    finish_hop,
+    trace_source,
+    with_trace_headers,
+)
 from proxy.inline_forward import InlineForward
 from proxy.interception import OriginalDestinations
 from proxy.resilience.route_guard import RouteGuard, RouteGuards
 from proxy.route import RequestPicks, RouteTable, host_and_port
-from proxy.telemetry import Hop, Telemetry
+from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
 
@@ -66,8 +71,13 @@ class OutboundHandler:
     def _route(self, exchange: Exchange, inline: bool) -> RestOfExchange | None:
         """Route ``exchange``; answer it, forward it inline, or return the rest to await."""
         head = exchange.head
-        authority, target = split_target(head.target)
-        host, port = host_and_port(authority or head.header(b"host") or b"")
+        target = head.target
+        authority = None
+        if target[:1] != b"/":  # origin-form, the usual, needs no split
+            authority, target = split_target(target)
+        noted = head.noted  # Host is noted first in most heads: header() then needs no call
+        host_value = noted[0][1] if noted and noted[0][0] == b"host" else head.header(b"host")
+        host, port = host_and_port(authority or host_value or b"")
         original_dst = exchange.conn.original_dst
         if original_dst is not None:
             redirected = self.original_destinations.host_for(original_dst)
@@ -76,7 +86,7 @@ class OutboundHandler:
         path = target_path(target)
         telemetry = self._telemetry
         hop = telemetry.start_hop(
-            "outbound", head.method, path, trace_source(head),
+            "outbound", head.method, path, trace_source(head) if head.traced else NO_TRACE_HEADERS,
             {
                 "server.address": host,
                 "server.port": port or 80,
@@ -94,8 +104,9 @@ class OutboundHandler:
                     exchange.conn.inline_done()
                 return None
             if telemetry.enabled:  # else the hop records nothing: no calls for nothing
-                hop.set_attribute("peer.service", route.service)
-                hop.set_destination(route.service, route.host)
+                # hop.set_attribute and set_destination, without the calls
+                hop.attributes["peer.service"] = route.service
+                hop.destination, hop.route = route.service, route.host
             picks = route.picks()  # health and latency of each picked endpoint are reported
             guard = self.guards.for_route(route.key, route.service, route.policy)
             if guard is not None or authority is not None:
@@ -109,11 +120,13 @@ class OutboundHandler:
                 request = serialize_request_head(head.method, target, headers + framing_headers(
                     head.framing, head.content_length) + upgrade_headers(head))
             else:
-                request = forwarded_request_head(head, target, trace_headers(hop))
+                request = forwarded_request_head(
+                    head, target, NO_TRACE_HEADERS if hop is UNTRACED else hop.trace_headers())
             endpoint = picks()
             if telemetry.enabled:
-                hop.set_attribute("network.peer.address", endpoint.host)
-                hop.set_attribute("network.peer.port", endpoint.port)
+                attributes = hop.attributes
+                attributes["network.peer.address"] = endpoint.host
+                attributes["network.peer.port"] = endpoint.port
         except BaseException:
             finish_outbound(hop, picks, None)
             raise
@@ -145,4 +158,5 @@ def finish_outbound(hop: Hop, picks: RequestPicks | None, outcome: Outcome | Non
     if picks is not None:
         for ejection in picks.finish(outcome):
             hop.add_event("outlier.ejection", ejection.attributes())
-    finish_hop(hop, outcome)
+    if hop is not UNTRACED:  # (which records nothing: no call for nothing)
+        finish_hop(hop, outcome)

@@ -24,7 +24,13 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from proxy.config import SidecarConfig
 from proxy.metrics.red import RedMetrics, status_class
-from proxy.trace_context import extract, format_b3_multi, format_b3_single, format_traceparent
+from proxy.trace_context import (
+    NO_CONTEXT,
+    extract,
+    format_b3_multi,
+    format_b3_single,
+    format_traceparent,
+)
 
 Direction = Literal["inbound", "outbound"]
 Headers = list[tuple[bytes, bytes]]
@@ -180,7 +186,7 @@ class Telemetry:
                   attributes: dict[str, str | int]) -> Hop:
         """Start the hop's span as a child of the incoming trace context (if valid)."""
         kind = SERVER if direction == "inbound" else CLIENT
-        incoming = extract(headers)
+        incoming = extract(headers) if headers else NO_CONTEXT
         parent = incoming.parent
         if not self.enabled:  # no span of our own: the caller's context goes on as it is
             if parent is None:

@@ -215,6 +215,20 @@ def test_plain_heads_take_the_one_read_path_and_forward_their_lines_as_they_came
     assert split.raw_lines is None  # a head in pieces takes the callback path
 
 
+@pytest.mark.parametrize(("lines", "traced"), [
+    (b"", False),  # Host only: the usual request
+    (b"Content-Length: 0\r\nX-A: a\r\n", False),
+    (b"traceparent: t\r\n", True),
+    (b"X-B3-TraceId: 1\r\n", True),
+    (b"B3: 0\r\n", True),
+])
+def test_one_read_heads_say_whether_trace_headers_came(lines: bytes, traced: bool) -> None:
+    _, _, (head,) = run_requests([GET + lines + b"\r\n"])
+    assert head.raw_lines is not None and head.traced is traced
+    _, _, (split,) = run_requests(bytewise(GET + lines + b"\r\n"))
+    assert split.traced  # the callback path does not tell: the trace context is looked for
+
+
 def test_the_one_read_path_comes_back_after_a_head_in_pieces() -> None:
     sink = Sink()
     parser = RequestParser(sink)
