@@ -46,6 +46,7 @@ from proxy.inbound import InboundHandler
 from proxy.outbound import OutboundHandler
 from proxy.route import RouteTable
 from proxy.telemetry import Telemetry
+from proxy.testing import RecordingTransport
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: server\r\nUser-Agent: bench\r\n\r\n"
@@ -56,52 +57,25 @@ CASES = [("floor", False)] + [(case, telemetry) for case in ("inbound", "outboun
                               for telemetry in (False, True)]
 
 
-class FakeTransport:
-    """Keeps what is written; enough of a transport for the proxy's protocols."""
-
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.out.append(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.out.append(b"".join(data))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
 def never_dial(client: FloorDownstream, head: bytes) -> None:
     raise AssertionError("the floor's pool ran dry: every request has an idle upstream")
 
 
-def floor_pairs() -> list[tuple[Any, FakeTransport, Any, FakeTransport]]:
+def floor_pairs() -> list[tuple[Any, RecordingTransport, Any, RecordingTransport]]:
     idle: list[FloorUpstream] = []
     pairs = []
     for _ in range(CONNECTIONS):
-        upstream, up_transport = FloorUpstream(idle), FakeTransport()
+        upstream, up_transport = FloorUpstream(idle), RecordingTransport()
         upstream.connection_made(up_transport)  # type: ignore[arg-type]
         idle.append(upstream)
-        downstream, down_transport = FloorDownstream(idle, never_dial), FakeTransport()
+        downstream, down_transport = FloorDownstream(idle, never_dial), RecordingTransport()
         downstream.connection_made(down_transport)  # type: ignore[arg-type]
         pairs.append((downstream, down_transport, upstream, up_transport))
     return pairs
 
 
 def sidecar_pairs(case: str, telemetry: Telemetry
-                  ) -> list[tuple[Any, FakeTransport, Any, FakeTransport]]:
+                  ) -> list[tuple[Any, RecordingTransport, Any, RecordingTransport]]:
     config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
                            telemetry=False)
     pool = UpstreamPool()
@@ -117,12 +91,12 @@ def sidecar_pairs(case: str, telemetry: Telemetry
     listener = Listener(case, handler, "127.0.0.1", 0)
     pairs = []
     for _ in range(CONNECTIONS):
-        upstream, up_transport = UpstreamConnection(endpoint, pool), FakeTransport()
+        upstream, up_transport = UpstreamConnection(endpoint, pool), RecordingTransport()
         upstream.connection_made(up_transport)  # type: ignore[arg-type]
         upstream.begin(head_request=False)  # as if it had answered a first request:
         upstream.data_received(RESPONSE)  # complete, kept alive, so the pool takes it
         pool.release(upstream)
-        downstream, down_transport = Downstream(listener), FakeTransport()
+        downstream, down_transport = Downstream(listener), RecordingTransport()
         downstream.connection_made(down_transport)  # type: ignore[arg-type]
         pairs.append((downstream, down_transport, upstream, up_transport))
     return pairs

@@ -16,6 +16,7 @@ from proxy.http_codec import HttpError, RequestHead, RequestParser, ResponseHead
 from proxy.http_message import MAX_HEADERS
 from proxy.http_response import ResponseParser
 from proxy.http_serialize import forwarded_request_head
+from proxy.testing import RecordingTransport
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool
 
 MAX_HEAD = 1024
@@ -306,28 +307,10 @@ def test_a_second_response_in_the_same_read_is_refused() -> None:
     assert status == 502 and len(heads) == 1
 
 
-class FakeTransport:
-    """What an upstream connection needs of a transport: it only records a close."""
-
-    closed = False
-
-    def write(self, data: bytes) -> None: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
 @pytest.mark.parametrize("first", ["named_hop", "empty"])  # callback path, one-read path
 def test_a_second_answer_in_the_read_that_ended_the_first_closes_the_connection(
         first: str) -> None:
-    transport = FakeTransport()
+    transport = RecordingTransport()
     conn = UpstreamConnection(Endpoint("127.0.0.1", 9), UpstreamPool())
     conn.connection_made(transport)  # type: ignore[arg-type]
     conn.begin(head_request=False)

@@ -18,36 +18,12 @@ from proxy.inbound import InboundHandler
 from proxy.outbound import OutboundHandler
 from proxy.route import RouteTable
 from proxy.telemetry import Telemetry
+from proxy.testing import RecordingTransport
 from proxy.trace_context import parse_traceparent
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool
 
 CALLER = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 ANSWER = b"HTTP/1.1 200 OK\r\nServer: app\r\nContent-Length: 3\r\n\r\nok\n"
-
-
-class KeptTransport:
-    def __init__(self) -> None:
-        self.out: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.out.append(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.out.append(b"".join(data))
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
 
 
 def exchange(direction: str, telemetry_on: bool, request: bytes) -> tuple[bytes, bytes, Telemetry]:
@@ -66,13 +42,13 @@ def exchange(direction: str, telemetry_on: bool, request: bytes) -> tuple[bytes,
         handler = OutboundHandler(RouteTable([Route(host="server", service="server",
                                                     endpoints=("127.0.0.1:15006",))]),
                                   pool, telemetry)
-    upstream, up_transport = UpstreamConnection(endpoint, pool), KeptTransport()
+    upstream, up_transport = UpstreamConnection(endpoint, pool), RecordingTransport()
     upstream.connection_made(up_transport)  # type: ignore[arg-type]
     upstream.begin(head_request=False)  # as if it had answered a first request
     upstream.data_received(ANSWER)
     pool.release(upstream)
     downstream, down_transport = Downstream(Listener(direction, handler, "127.0.0.1", 0)), \
-        KeptTransport()
+        RecordingTransport()
     downstream.connection_made(down_transport)  # type: ignore[arg-type]
     downstream.data_received(request)
     (sent,) = up_transport.out  # written from the parser callback: no task, no wait
