@@ -32,6 +32,7 @@ from proxy.control_client import ControlClient
 from proxy.identity.sidecar_identity import IdentitySidecar, SidecarIdentity
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)
+FRONTEND = "spiffe://mesh.test/ns/default/sa/frontend"  # frontend's identity in that mesh
 MeshYaml = Callable[[Mapping[str, int]], str]
 ADMIN_DENY = "no-admin-from-frontend"  # frontend may not call backend's /admin/*
 ADMIN_DENY_POLICY = f"""policies:
@@ -56,6 +57,11 @@ services:
     bootstrap_token: backend-token
     versions: [{{name: v1, endpoints: ["127.0.0.1:{ports['backend']}"]}}]
 """ + more
+
+
+def admin_deny_yaml(ports: Mapping[str, int]) -> str:
+    """frontend_backend_yaml with ADMIN_DENY_POLICY: frontend may not call /admin/*."""
+    return frontend_backend_yaml(ports, ADMIN_DENY_POLICY)
 
 
 @dataclass

@@ -10,7 +10,7 @@ was offered to it and what it took.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -19,21 +19,15 @@ from opentelemetry.trace import SpanKind, StatusCode
 from proxy.accept import Exchange, Listener
 from tests.identity_mesh import (
     ADMIN_DENY,
-    ADMIN_DENY_POLICY,
+    FRONTEND,
     TIMEOUT,
     IdentityMesh,
-    frontend_backend_yaml,
+    admin_deny_yaml,
     running_identity_mesh,
 )
 
 RUN_ON_UVLOOP = True
-FRONTEND = "spiffe://mesh.test/ns/default/sa/frontend"
 POLICY = ADMIN_DENY
-
-
-
-def mesh_yaml(ports: Mapping[str, int]) -> str:
-    return frontend_backend_yaml(ports, ADMIN_DENY_POLICY)
 
 
 class InlineSpy:
@@ -58,7 +52,7 @@ class InlineSpy:
 
 @pytest.fixture
 async def mesh() -> AsyncIterator[IdentityMesh]:
-    async with running_identity_mesh(mesh_yaml, ("frontend", "backend")) as mesh:
+    async with running_identity_mesh(admin_deny_yaml, ("frontend", "backend")) as mesh:
         yield mesh
 
 
