@@ -8,8 +8,6 @@ A request the sidecar answers itself before the app (the authorization gate of
 
 from __future__ import annotations
 
-from functools import partial
-
 from proxy.accept import Exchange
 from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
@@ -42,7 +40,7 @@ class InboundHandler:
         try:
             outcome = await forward(exchange, self._pool, self._app, request)
         finally:
-            finish_hop(hop, outcome)
+            hop.conclude(outcome)
 
     def inline(self, exchange: Exchange) -> bool:
         """The same for a bodyless request, from the parser callback (proxy.inline_forward)."""
@@ -59,7 +57,7 @@ class InboundHandler:
         hop = self._start_hop(exchange, authority, target)
         trace = NO_TRACE_HEADERS if hop is UNTRACED else hop.trace_headers()
         request = forwarded_request_head(head, target, trace)
-        InlineForward(exchange, self._pool, self._app, request, partial(finish_hop, hop)).start()
+        InlineForward(exchange, self._pool, self._app, request, hop.conclude).start()
         return True
 
     def refuse(self, exchange: Exchange, status: int, body: bytes, headers: Headers,
@@ -95,18 +93,6 @@ class InboundHandler:
                 "network.protocol.version": head.version,
             },
         )
-
-
-def finish_hop(hop: Hop, outcome: Outcome | None) -> None:
-    """End ``hop`` with what happened; None: the client went away before its answer."""
-    if hop is UNTRACED:  # records nothing
-        return
-    if outcome is None:
-        hop.finish(None, "downstream_reset")
-    else:
-        if outcome.event is not None:
-            hop.add_event(*outcome.event)
-        hop.finish(outcome.status, outcome.error)
 
 
 def trace_source(head: RequestHead) -> Headers:

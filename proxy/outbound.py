@@ -26,7 +26,6 @@ from proxy.http_serialize import (
 )
 from proxy.inbound import (
     NO_TRACE_HEADERS,
-    finish_hop,
     trace_source,
     with_trace_headers,
 )
@@ -159,4 +158,4 @@ def finish_outbound(hop: Hop, picks: RequestPicks | None, outcome: Outcome | Non
         for ejection in picks.finish(outcome):
             hop.add_event("outlier.ejection", ejection.attributes())
     if hop is not UNTRACED:  # (which records nothing: no call for nothing)
-        finish_hop(hop, outcome)
+        hop.conclude(outcome)
