@@ -89,12 +89,7 @@ class InlineForward:
             return
         outcome = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
-        self._finished = True  # as _finish, without the call
-        if self._done is not None:
-            try:
-                self._done(outcome)
-            except Exception:  # from a protocol callback: log it, never break the connection
-                log.exception("finishing a forwarded exchange failed")
+        self._finish(outcome)
         self._exchange.conn.inline_done()
 
     def _finish(self, outcome: Outcome | None) -> None:
