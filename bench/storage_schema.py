@@ -56,13 +56,16 @@ SOURCE = "source"
 class Variant:
     """Changes to storage/schema.py's otel_traces (`codecs` by column, `settings`) and
     otel_traces_trace_id_ts (`id_settings`; with `operations` False its view writes no
-    ServiceOperations, so trace by id reads by time alone, as before issue #6)."""
+    ServiceOperations, so trace by id reads by time alone, as before issue #6). With
+    `by_service`, otel_traces is sorted as the exporter sorts it, (ServiceName, SpanName,
+    time), not by (hour, TraceId), and trace by id reads it through the trace-id table."""
 
     why: str
     codecs: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, int] = field(default_factory=dict)
     id_settings: Mapping[str, int] = field(default_factory=dict)
     operations: bool = True
+    by_service: bool = False
 
 
 _IDS = ("TraceId", "SpanId", "ParentSpanId")
@@ -84,8 +87,17 @@ VARIANTS: dict[str, Variant] = {
         G8192,
         G8192,
         operations=False,
+        by_service=True,
     ),
-    "by_time": Variant("trace by id by time alone (no ServiceOperations)", operations=False),
+    "by_service": Variant(
+        "sorted by (service, operation, time), as the exporter sorts (the schema before)",
+        by_service=True,
+    ),
+    "by_time": Variant(
+        "sorted by service, trace by id by time alone (no ServiceOperations)",
+        operations=False,
+        by_service=True,
+    ),
     "g8192": Variant("index_granularity 8192", settings=G8192),
     "g4096": Variant("index_granularity 4096", settings={"index_granularity": 4096}),
     "g1024": Variant("index_granularity 1024", settings={"index_granularity": 1024}),
@@ -103,7 +115,7 @@ VARIANTS: dict[str, Variant] = {
     "ts_delta": Variant("Timestamp Delta, ZSTD(1) (no T64)", {"Timestamp": "Delta(8), ZSTD(1)"}),
     "ts_t64": Variant("Timestamp T64, ZSTD(1) (no Delta)", {"Timestamp": "T64, ZSTD(1)"}),
 }
-DEFAULT_VARIANTS = ("exporter", "by_time", "g8192", "g4096", "g1024", "schema")
+DEFAULT_VARIANTS = ("exporter", "by_service", "g8192", "g1024", "schema")
 
 
 def with_changes(ddl: str, codecs: Mapping[str, str], settings: Mapping[str, int]) -> str:
@@ -128,13 +140,14 @@ _OPERATIONS_SELECTED = ",\n    groupUniqArray((ServiceName, SpanName)) AS Servic
 
 def variant_ddl(variant: Variant, database: str) -> list[str]:
     view = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, database)
+    traces = schema.render(schema.OTEL_TRACES_DDL, database)
+    if variant.by_service:
+        traces = traces.replace(schema.OTEL_TRACES_PRIMARY_KEY, schema.EXPORTER_PRIMARY_KEY)
     if _OPERATIONS_SELECTED not in view:
         raise ValueError("variant: the trace-id view selects ServiceOperations differently")
     return [
         f"CREATE DATABASE IF NOT EXISTS `{database}`",
-        with_changes(
-            schema.render(schema.OTEL_TRACES_DDL, database), variant.codecs, variant.settings
-        ),
+        with_changes(traces, variant.codecs, variant.settings),
         with_changes(
             schema.render(schema.OTEL_TRACES_TRACE_ID_TS_DDL, database), {}, variant.id_settings
         ),
@@ -253,7 +266,8 @@ class Bench:
         """Medians over `ids` of the otel_traces granules each index step leaves."""
         steps: dict[str, list[int]] = {}
         for trace_id in ids:
-            sql, params = render_trace_sql(f"v_{name}", trace_id)
+            by_trace = not VARIANTS[name].by_service
+            sql, params = render_trace_sql(f"v_{name}", trace_id, by_trace=by_trace)
             plan = [
                 row[0].strip()
                 for row in self.client.query(
@@ -355,6 +369,7 @@ def main() -> None:
                 "settings": dict(v.settings),
                 "id_settings": dict(v.id_settings),
                 "operations": v.operations,
+                "by_service": v.by_service,
                 "insert_seconds": inserts[name],
                 "storage": bench.storage(name),
                 "trace_by_id_granules": bench.granules(name, ids[:20]),

@@ -9,6 +9,9 @@ reports per variant the medians of process CPU (chdb's threads included) and
 wall time per lookup, and whether its spans equal the current query's. Variants
 marked `bound` are not answers: they drop a part of the query to show what that
 part costs (docs/benchmarks.md, "Trace by id at 10M: what else was measured").
+`current` is Store.get_trace's query for the load's sort order: by trace, or, on a
+load sorted as the exporter sorts (kept from before), through the trace-id table;
+two_queries and extent_alone always read the trace-id table.
 
 Prints one JSON object. chdb runs in this process; run nothing else on DIR meanwhile.
 """
@@ -30,7 +33,12 @@ from clickhouse_connect.driver.client import Client
 
 from storage.connection import connect
 from storage.queries.span_rows import SPAN_SELECT
-from storage.queries.trace_by_id import TRACE_SQL, render_trace_sql
+from storage.queries.trace_by_id import (
+    BY_SERVICE_TRACE_SQL,
+    TRACE_SQL,
+    render_trace_sql,
+    sorted_by_trace,
+)
 from storage.url import ChdbTarget
 
 DB = "meshlens"
@@ -63,9 +71,12 @@ _WITHOUT_EVENTS_LINKS = (
 class Variants:
     def __init__(self, client: Client) -> None:
         self.client = client
+        # As Store.get_trace: the query for the table's sort order.
+        self.by_trace = sorted_by_trace(client, DB) is not False
+        self.template = TRACE_SQL if self.by_trace else BY_SERVICE_TRACE_SQL
 
     def current(self, trace_id: str, settings: dict[str, Any] | None = None) -> Rows:
-        sql, params = render_trace_sql(DB, trace_id)
+        sql, params = render_trace_sql(DB, trace_id, by_trace=self.by_trace)
         return self.client.query(sql, parameters=params, settings=settings or {}).result_rows
 
     def two_queries(self, trace_id: str) -> Rows:
@@ -80,13 +91,13 @@ class Variants:
 
     def lazy(self, trace_id: str) -> Rows:
         """ORDER BY ... LIMIT lets ClickHouse read the other columns by _part_offset."""
-        sql, params = render_trace_sql(DB, trace_id)
+        sql, params = render_trace_sql(DB, trace_id, by_trace=self.by_trace)
         settings = {"query_plan_max_limit_for_lazy_materialization": 100_000}
         sql += "\nLIMIT 100000"
         return self.client.query(sql, parameters=params, settings=settings).result_rows
 
     def without_events_links(self, trace_id: str) -> Rows:
-        sql = TRACE_SQL.format(db=DB, select=_WITHOUT_EVENTS_LINKS)
+        sql = self.template.format(db=DB, select=_WITHOUT_EVENTS_LINKS)
         return self.client.query(sql, parameters={"trace_id": trace_id}).result_rows
 
     def extent_alone(self, trace_id: str) -> Rows:
@@ -94,7 +105,7 @@ class Variants:
 
     def select_one(self, trace_id: str) -> Rows:
         """Planning, index analysis, the extent and the PREWHERE columns: no span column."""
-        sql = TRACE_SQL.format(db=DB, select="1")
+        sql = self.template.format(db=DB, select="1")
         return self.client.query(sql, parameters={"trace_id": trace_id}).result_rows
 
     def table(self) -> dict[str, tuple[bool, Callable[[str], Rows]]]:

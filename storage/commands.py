@@ -1,24 +1,29 @@
-"""`meshlens storage migrate|status|retention|init`: the schema, by hand.
+"""`meshlens storage migrate|status|retention|init|resort`: the schema, by hand.
 
 - migrate: apply pending migrations (tables created now get the TTL flags given);
 - status: each migration, applied or pending;
 - retention: change the TTL of existing tables (ALTER TABLE ... MODIFY TTL);
 - init: create the schema; with --cluster NAME, ON CLUSTER with Replicated and
   Distributed tables (deploy/clickhouse/ has a 2 x 2 cluster); with --print, only
-  print the SQL, touching nothing.
+  print the SQL, touching nothing;
+- resort: sort an otel_traces created in the exporter's order by trace
+  (storage/resort.py); with no writer running.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from storage.migrations import render_all
 from storage.retention import RetentionConfig
 from storage.url import StorageURLError, parse_storage_url
 
-ACTIONS = ("migrate", "status", "retention", "init")
+if TYPE_CHECKING:
+    from storage.store import Store
+
+ACTIONS = ("migrate", "status", "retention", "init", "resort")
 
 
 def add_storage_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,6 +53,7 @@ def run_storage_command(
 ) -> int:
     """Exit status 0, or 2 with the problem on `err` for bad arguments."""
     from storage.connection import connect
+    from storage.resort import ResortError
     from storage.store import Store
 
     try:
@@ -79,14 +85,32 @@ def run_storage_command(
             for sql in store.apply_retention(retention):
                 print(sql, file=out)
             return 0
+        if args.action == "resort":
+            try:
+                done = store.resort_spans(lambda line: print(line, file=out))
+            except ResortError as exc:
+                print(f"meshlens storage resort: {exc}", file=err)
+                return 1
+            if not done:
+                print("otel_traces is sorted by trace already: nothing to do", file=out)
+            return 0
         if args.action == "status":
             store.bootstrap()  # the migrations table, so a fresh store reports all pending
         else:
             applied = store.migrate()
             print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""),
                   file=out)  # fmt: skip
-        for version, name, done in store.migration_status():
-            print(f"{version:4d}  {'applied' if done else 'pending':8s} {name}", file=out)
+        print_status(store, out)
     finally:
         store.close()
     return 0
+
+
+def print_status(store: Store, out: TextIO) -> None:
+    """Each migration, applied or pending, and a word on an otel_traces sorted the old way."""
+    for version, name, done in store.migration_status():
+        print(f"{version:4d}  {'applied' if done else 'pending':8s} {name}", file=out)
+    if store.spans_sorted_by_trace() is False:
+        print("otel_traces is sorted by service, as the exporter sorts, not by trace: "
+              "trace by id reads more (docs/operations.md, 'Re-sorting otel_traces')",
+              file=out)  # fmt: skip

@@ -8,7 +8,14 @@ from typing import TypeVar
 
 from clickhouse_connect.driver.client import Client
 
-from storage import migrations, otlp_traces_writer, span_metrics_writer, telemetry_writer, writer
+from storage import (
+    migrations,
+    otlp_traces_writer,
+    resort,
+    span_metrics_writer,
+    telemetry_writer,
+    writer,
+)
 from storage.cluster import LOCAL_SUFFIX, check_cluster_name
 from storage.connection import connect
 from storage.logs_model import LogColumns, LogRecord
@@ -75,6 +82,8 @@ class Store:
         self.cluster = None if cluster is None else check_cluster_name(cluster)
         self._client: Client | None = client
         self._lock = threading.Lock()
+        # Whether otel_traces is sorted by trace, read from the table once it exists.
+        self._by_trace: bool | None = None
 
     def __repr__(self) -> str:
         return f"Store(url={redact_url(self.url)!r}, database={self.database!r})"
@@ -195,7 +204,26 @@ class Store:
 
     def get_trace(self, trace_id: str) -> list[SpanRecord]:
         """Every span of the trace, earliest first; [] for an unknown id."""
-        return self._run(lambda c: trace_by_id.fetch_trace(c, self.database, trace_id))
+
+        def run(c: Client) -> list[SpanRecord]:
+            if self._by_trace is None:
+                self._by_trace = trace_by_id.sorted_by_trace(c, self.database)
+            by_trace = self._by_trace is not False
+            return trace_by_id.fetch_trace(c, self.database, trace_id, by_trace=by_trace)
+
+        return self._run(run)
+
+    def resort_spans(self, say: Callable[[str], None] = lambda _: None) -> bool:
+        """Re-sort an otel_traces created in the exporter's order (storage/resort.py);
+        False if it is sorted by trace already. Run it with no writer."""
+        done = self._run(lambda c: resort.resort_spans(c, self.database, say))
+        self._by_trace = None
+        return done
+
+    def spans_sorted_by_trace(self) -> bool | None:
+        """Whether otel_traces is sorted by (hour, TraceId), as created since 2026-11-26,
+        rather than as the exporter sorts; None if it does not exist yet."""
+        return self._run(lambda c: trace_by_id.sorted_by_trace(c, self.database))
 
     def search_traces(self, q: TraceSearchQuery) -> list[TraceSummary]:
         """Traces with a span matching every filter of `q`, newest first."""

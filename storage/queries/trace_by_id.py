@@ -1,13 +1,18 @@
 """One trace by id, reading only the granules that hold it.
 
-`otel_traces` is ordered by (ServiceName, SpanName, time), not by trace. The
-trace-id table says where a trace's spans are in those terms: their start times
-and their (service, operation) pairs. Both become one primary-key condition, so
-the spans are read from exactly the key ranges that hold them, not from every
-range of that second, whose granules the TraceId bloom filter would have to check
-(at 10M spans ~10 granules instead of 376-549). The extent is a scalar subquery,
-which ClickHouse runs before index analysis; one query rather than two saves a
-query's planning (docs/benchmarks.md).
+`otel_traces` is sorted by (hour, TraceId) (storage/schema.py): the primary key
+finds a trace's spans side by side in each hour they started in, one or two
+granules, with no time bounds needed.
+
+Tables created before that sort order keep the exporter's, (ServiceName,
+SpanName, time), where a trace's spans lie in one key range per (service,
+operation). There the trace-id table says where they are in those terms: their
+start times and their (service, operation) pairs. Both become one primary-key
+condition, so the spans are read from exactly the key ranges that hold them, not
+from every range of that second, whose granules the TraceId bloom filter would
+have to check (at 10M spans ~10 granules instead of 376-549). The extent is a
+scalar subquery, which ClickHouse runs before index analysis; one query rather
+than two saves a query's planning (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,13 +21,19 @@ from clickhouse_connect.driver.client import Client
 
 from storage.model import SpanRecord
 from storage.queries.span_rows import SPAN_SELECT, row_to_span
+from storage.schema import OTEL_TRACES_PRIMARY_KEY
+
+TRACE_SQL = """SELECT {select}
+FROM `{db}`.otel_traces
+WHERE TraceId = {{trace_id:String}}
+ORDER BY Timestamp, SpanId"""
 
 # A trace written in several batches has one row per batch in the index table.
 # Start/End are span *start* times, so Timestamp BETWEEN them covers every span.
 # Rows written before ServiceOperations existed have none (extent.4): the trace
 # is then read by time alone. An unknown id has the extent (epoch, epoch, [],
 # false), which prunes every partition.
-TRACE_SQL = """WITH (
+BY_SERVICE_TRACE_SQL = """WITH (
     SELECT (
         min(Start),
         max(End),
@@ -39,15 +50,38 @@ WHERE TraceId = {{trace_id:String}}
   AND (extent.4 OR (ServiceName, SpanName) IN extent.3)
 ORDER BY Timestamp, SpanId"""
 
+# In cluster mode the spans are in otel_traces_local, under the Distributed otel_traces.
+_PRIMARY_KEY_SQL = """SELECT primary_key
+FROM system.tables
+WHERE database = {db:String} AND name IN ('otel_traces', 'otel_traces_local')
+  AND primary_key != ''
+LIMIT 1"""
 
-def render_trace_sql(database: str, trace_id: str) -> tuple[str, dict[str, object]]:
-    return TRACE_SQL.format(db=database, select=SPAN_SELECT), {"trace_id": trace_id}
+
+def sorted_by_trace(client: Client, database: str) -> bool | None:
+    """Whether `database`'s otel_traces is sorted by trace; None if it does not exist."""
+    rows = client.query(_PRIMARY_KEY_SQL, parameters={"db": database}).result_rows
+    if not rows:
+        return None
+    return bool(rows[0][0] == OTEL_TRACES_PRIMARY_KEY)
 
 
-def fetch_trace(client: Client, database: str, trace_id: str) -> list[SpanRecord]:
-    """Every span of the trace, earliest first; [] for an unknown id."""
+def render_trace_sql(
+    database: str, trace_id: str, *, by_trace: bool = True
+) -> tuple[str, dict[str, object]]:
+    template = TRACE_SQL if by_trace else BY_SERVICE_TRACE_SQL
+    return template.format(db=database, select=SPAN_SELECT), {"trace_id": trace_id}
+
+
+def fetch_trace(
+    client: Client, database: str, trace_id: str, *, by_trace: bool = True
+) -> list[SpanRecord]:
+    """Every span of the trace, earliest first; [] for an unknown id.
+
+    `by_trace`: whether otel_traces is sorted by trace (sorted_by_trace).
+    """
     trace_id = trace_id.strip().lower()
     if not trace_id:
         return []
-    sql, params = render_trace_sql(database, trace_id)
+    sql, params = render_trace_sql(database, trace_id, by_trace=by_trace)
     return [row_to_span(row) for row in client.query(sql, parameters=params).result_rows]

@@ -33,3 +33,9 @@ def test_retention_alters_existing_tables(chdb_store: Store) -> None:
         "ALTER TABLE `meshlens`.service_edges_1m "
         "MODIFY TTL toDateTime(Minute) + toIntervalDay(3650)",
     ]
+
+
+def test_resort_on_a_table_sorted_by_trace_does_nothing(chdb_store: Store) -> None:
+    code, out = run(chdb_store, "resort")
+    assert code == 0
+    assert out == "otel_traces is sorted by trace already: nothing to do\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ from storage import (
     open_store,
     schema,
 )
+from storage.commands import print_status
 from storage.connection import connect
 from storage.migrations import MIGRATIONS, Migration
 from storage.queries.trace_search import render_index_summary_sql
@@ -41,6 +43,7 @@ def test_first_migration_applies_all_then_nothing(chdb_store: Store) -> None:
     try:
         assert store.migrate() == ALL_VERSIONS
         assert store.migrate() == []
+        assert store.spans_sorted_by_trace() is True
         assert store.migration_status() == [(m.version, m.name, True) for m in MIGRATIONS]
         assert store.count_spans() == 0
     finally:
@@ -152,9 +155,10 @@ def test_ttl_and_ttl_days_together_are_refused(chdb_store: Store) -> None:
 
 
 def _as_before_issue_6(statement: Statement) -> Statement:
-    """Migrations 1 and 2 as first released: ZSTD(1), 8192 rows per granule, no
-    ServiceOperations nor summary columns."""
+    """Migrations 1 and 2 as first released: ZSTD(1), 8192 rows per granule, spans
+    in the exporter's order, no ServiceOperations nor summary columns."""
     sql = re.sub(r"CODEC\((?:[^()]|\([^()]*\))*\)", "CODEC(ZSTD(1))", statement.template.template)
+    sql = sql.replace(schema.OTEL_TRACES_PRIMARY_KEY, schema.EXPORTER_PRIMARY_KEY)
     later = r"(ServiceOperations|SpanCount|ErrorCount|SpansEndNs|Root)"
     sql = re.sub(rf"\n    {later} [^\n]*,", "", sql)  # the table's columns
     sql = re.sub(rf"(,\n    [^\n]* AS {later})+\n", "\n", sql)  # the view's
@@ -184,12 +188,19 @@ def test_migration_9_upgrades_tables_created_before_it(chdb_store: Store) -> Non
         traces = show_create(store, "otel_traces")
         assert "`SpanAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(6))" in traces
         assert "index_granularity = 8192" in traces  # fixed at creation
+        assert f"PRIMARY KEY ({schema.EXPORTER_PRIMARY_KEY})" in traces  # so is the order
         assert "`ServiceOperations` Array(Tuple(" in show_create(store, "otel_traces_trace_id_ts")
         assert "AS ServiceOperations" in show_create(store, "otel_traces_trace_id_ts_mv")
         late = make_span(trace_id=trace_id, timestamp_ns=BASE_NS + 9 * MS, service_name="db",
                          span_name="SELECT", parent_span_id=early.span_id)  # fmt: skip
         after = make_span(timestamp_ns=BASE_NS + 8 * MS, service_name="db", span_name="SELECT")
         store.write_spans(to_columns(late, after))
+        assert store.spans_sorted_by_trace() is False
+        status = io.StringIO()
+        print_status(store, status)
+        assert status.getvalue().splitlines()[-1].startswith(
+            "otel_traces is sorted by service, as the exporter sorts, not by trace"
+        )
         # Read by time alone while a batch lacks ServiceOperations, by key once all have them.
         assert store.get_trace(trace_id) == [early, late]
         assert store.get_trace(after.trace_id) == [after]
@@ -236,5 +247,49 @@ def test_migration_10_summaries_from_the_trace_id_table_or_else_from_spans(
             root_service="db", root_operation="SELECT", span_count=1, error_count=0,
             services=("db",),
         )  # fmt: skip
+    finally:
+        store.close()
+
+
+def _count(store: Store, table: str) -> int:
+    return int(store._run(lambda c: c.command(f"SELECT count() FROM {store.database}.{table}")))
+
+
+def test_resort_sorts_an_old_table_by_trace_and_keeps_every_span_view_and_ttl(
+    chdb_store: Store,
+) -> None:
+    store = fresh_database_store(chdb_store, ttl_days=3650)
+    first = (Migration(1, "otel_traces", (_as_before_issue_6(schema.OTEL_TRACES_DDL),)),)
+    try:
+        store._run(lambda c: migrations.migrate(c, store.database, store.ttl, migrations=first))
+        store.migrate()
+        day = 86_400_000 * MS
+        traces = [
+            [make_span(trace_id=trace_id, timestamp_ns=BASE_NS + d * day + i * MS,
+                       service_name=f"svc-{i}", span_name=f"op-{i}") for i in range(3)]
+            for d, trace_id in enumerate(new_trace_id() for _ in range(3))
+        ]  # fmt: skip; three traces on three days: three partitions
+        store.write_spans(to_columns(*(span for trace in traces for span in trace)))
+        assert store.spans_sorted_by_trace() is False
+        ids_rows = _count(store, "otel_traces_trace_id_ts")
+
+        said: list[str] = []
+        assert store.resort_spans(said.append) is True
+        assert len([line for line in said if line.startswith("copied partition ")]) == 3
+        assert said[-1].endswith(f"now sorted by ({schema.OTEL_TRACES_PRIMARY_KEY})")
+        assert store.spans_sorted_by_trace() is True
+        created = show_create(store, "otel_traces")
+        assert "TTL toDateTime(Timestamp) + toIntervalDay(3650)" in created
+        assert "otel_traces_resorted" not in str(
+            store._run(lambda c: c.command(f"SHOW TABLES FROM {store.database}"))
+        )
+        assert _count(store, "otel_traces") == 9
+        for trace in traces:
+            assert store.get_trace(trace[0].trace_id) == trace
+        # The copy fired no view; the views fire on the new table.
+        assert _count(store, "otel_traces_trace_id_ts") == ids_rows
+        store.write_spans(to_columns(make_span(timestamp_ns=BASE_NS + 5 * MS)))
+        assert _count(store, "otel_traces_trace_id_ts") == ids_rows + 1
+        assert store.resort_spans() is False  # sorted already
     finally:
         store.close()

@@ -21,6 +21,7 @@ from storage import (
     TraceSearchQuery,
     VersionSamplesQuery,
 )
+from storage.queries.trace_by_id import render_trace_sql
 from storage.testing import SyntheticMesh
 from tests.spans import BASE_NS
 
@@ -67,6 +68,23 @@ def test_trace_by_id(chdb_store: Store, loaded: Loaded) -> None:
     for trace_id in random.Random(1).sample(sorted(by_trace), 30):
         got = {(span.span_id, span.duration_ns) for span in chdb_store.get_trace(trace_id)}
         assert got == by_trace[trace_id]
+
+
+def test_trace_by_id_reads_the_granules_of_the_trace_only(
+    chdb_store: Store, loaded: Loaded
+) -> None:
+    """Sorted by (hour, TraceId), a trace's ~10 spans are side by side: the primary key
+    and the TraceId bloom filter leave one granule, two where the spans cross one.
+    Sorted as the exporter sorts, they would lie in a granule per (service, operation)."""
+    for trace_id in random.Random(2).sample(sorted(set(loaded.spans.TraceId)), 10):
+        sql, params = render_trace_sql(chdb_store.database, trace_id)
+        plan = chdb_store._run(
+            lambda c, sql=sql, params=params: c.query("EXPLAIN indexes = 1 " + sql,
+                                                      parameters=params).result_rows
+        )  # fmt: skip
+        read = re.search(r"Parts: \d+ \| Granules: (\d+)", "\n".join(row[0] for row in plan))
+        assert read is not None, plan
+        assert 1 <= int(read[1]) <= 2, plan
 
 
 def test_searches(chdb_store: Store, loaded: Loaded) -> None:

@@ -28,8 +28,8 @@ def otel_traces_ddl(ttl_days: int | None = None) -> str:
         "INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01)",
         "INDEX idx_duration Duration TYPE minmax",
         "PARTITION BY toDate(Timestamp)",
-        "PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))",
-        "ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)",
+        "PRIMARY KEY (toStartOfHour(Timestamp), TraceId)",
+        "ORDER BY (toStartOfHour(Timestamp), TraceId, Timestamp)",
         "SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1",
     ],
 )

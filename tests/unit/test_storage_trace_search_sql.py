@@ -118,8 +118,16 @@ def test_summary_reads_every_span_of_the_found_traces_within_their_extent() -> N
     assert "countIf(StatusCode = 'Error')" in sql
 
 
-def test_trace_by_id_reads_the_spans_at_their_keys_and_times_in_one_query() -> None:
+def test_trace_by_id_reads_the_spans_by_their_key() -> None:
     sql, params = render_trace_sql("meshlens", "abc")
+    assert params == {"trace_id": "abc"}
+    assert "otel_traces_trace_id_ts" not in sql  # the primary key needs no time bounds
+    assert "FROM `meshlens`.otel_traces\nWHERE TraceId = {trace_id:String}\nORDER BY" in sql
+    assert sql.endswith("ORDER BY Timestamp, SpanId")
+
+
+def test_trace_by_id_in_the_exporters_order_reads_at_keys_and_times_in_one_query() -> None:
+    sql, params = render_trace_sql("meshlens", "abc", by_trace=False)
     assert params == {"trace_id": "abc"}
     assert "groupUniqArrayArray(ServiceOperations)" in sql
     assert "FROM `meshlens`.otel_traces_trace_id_ts\n    WHERE TraceId = {trace_id:String}" in sql
