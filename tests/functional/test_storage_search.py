@@ -7,12 +7,12 @@ filters by it, so data written by other tests in the shared store never matches.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from storage import SpanRecord, SpanStatus, Store, TraceSearchQuery
+from storage import SearchOrder, SpanRecord, SpanStatus, Store, TraceSearchQuery
 from tests.spans import BASE_NS, MS, make_span, new_trace_id, to_columns
 
 S = 1_000 * MS
@@ -197,3 +197,16 @@ def test_summaries_describe_the_whole_trace(chdb_store: Store, data: Dataset) ->
     assert (t5.root_service, t5.root_operation) == (data.back, "refund")
     assert (t5.start_ns, t5.duration_ns) == (data.t0 + 40 * S, 501 * MS)
     assert (t5.span_count, t5.error_count) == (2, 0)
+
+
+@pytest.mark.parametrize("order_by", ["time", "duration"])
+def test_a_span_without_trace_id_is_never_a_result(chdb_store: Store, order_by: str) -> None:
+    """Others may write the exporter's table: a span with no TraceId matches no trace,
+    nor takes a trace's place (it is the newest and the longest, and the limit is 1)."""
+    tag = os.urandom(6).hex()
+    res = {"test.run": tag}
+    kept = make_span(timestamp_ns=BASE_NS + 5 * MS, resource_attributes=res)
+    orphan = make_span(timestamp_ns=BASE_NS + 6 * MS, duration_ns=10 * S, resource_attributes=res)
+    chdb_store.write_spans(to_columns(kept, replace(orphan, trace_id="")))
+    q = TraceSearchQuery(attributes=(("test.run", tag),), order_by=SearchOrder(order_by), limit=1)
+    assert [s.trace_id for s in chdb_store.search_traces(q)] == [kept.trace_id]
