@@ -1,6 +1,7 @@
 """Storage at scale: load synthetic mesh traffic into chdb and time the questions asked.
 
     python bench/storage.py [--spans 10000000] [--services 20] [--keep DIR]
+    python bench/storage.py --again DIR     # the queries again on a load kept with --keep
 
 Loads `--spans` spans (~10 per trace, so spans/10 traces, over 20 services and
 two days; storage/testing.py) with their red_1m and service_edges_1m rows into a
@@ -200,12 +201,43 @@ def run_queries(store: Store, names: list[str], ids: list[str]) -> dict[str, Any
     return out
 
 
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def again(directory: str, services: int) -> None:
+    """Sizes and queries on a kept load; 200 trace ids picked by hash, not as loaded."""
+    mesh = SyntheticMesh(traces=1, start_ns=START_NS, window_s=WINDOW_S, services=services, seed=1)
+    with open_store(f"chdb://{os.path.abspath(directory)}") as store:
+        ids = [
+            row[0]
+            for row in store._run(
+                lambda c: c.query(
+                    f"SELECT DISTINCT TraceId FROM `{store.database}`.otel_traces_trace_id_ts "
+                    "WHERE cityHash64(TraceId) % 4000 = 7 LIMIT 200"
+                ).result_rows
+            )
+        ]
+        result = {"machine": machine(), "storage": storage_sizes(store)}
+        result["queries"] = run_queries(store, mesh.service_names(), ids)
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=10_000_000)
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--keep", help="load into this directory and keep it")
+    parser.add_argument("--again", metavar="DIR", help="no load: query a load kept with --keep")
     args = parser.parse_args()
+    if args.again:
+        again(args.again, args.services)
+        return
     directory = args.keep or tempfile.mkdtemp(prefix="meshlens-bench-storage-")
     mesh = SyntheticMesh(traces=args.spans // 10, start_ns=START_NS, window_s=WINDOW_S,
                          services=args.services, seed=1)  # fmt: skip
@@ -213,14 +245,7 @@ def main() -> None:
     rng = random.Random(2)
     ids: list[str] = []
     try:
-        result: dict[str, Any] = {
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-            },
-            "ingest": load(store, mesh, ids, rng),
-        }
+        result: dict[str, Any] = {"machine": machine(), "ingest": load(store, mesh, ids, rng)}
         result["storage"] = storage_sizes(store)
         result["queries"] = run_queries(store, mesh.service_names(), ids)
         result["note"] = "single run; medians of few samples: compare orders of magnitude"
