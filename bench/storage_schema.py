@@ -56,16 +56,20 @@ SOURCE = "source"
 class Variant:
     """Changes to storage/schema.py's otel_traces (`codecs` by column, `settings`) and
     otel_traces_trace_id_ts (`id_settings`; with `operations` False its view writes no
-    ServiceOperations, so trace by id reads by time alone, as before issue #6). With
-    `by_service`, otel_traces is sorted as the exporter sorts it, (ServiceName, SpanName,
-    time), not by (hour, TraceId), and trace by id reads it through the trace-id table."""
+    ServiceOperations, so trace by id reads by time alone, as before issue #6).
+    `primary_key` sorts otel_traces otherwise (then by Timestamp); sorted as the exporter
+    sorts it (EXPORTER_PRIMARY_KEY), trace by id reads it through the trace-id table."""
 
     why: str
     codecs: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, int] = field(default_factory=dict)
     id_settings: Mapping[str, int] = field(default_factory=dict)
     operations: bool = True
-    by_service: bool = False
+    primary_key: str = schema.OTEL_TRACES_PRIMARY_KEY
+
+    @property
+    def by_service(self) -> bool:
+        return self.primary_key == schema.EXPORTER_PRIMARY_KEY
 
 
 _IDS = ("TraceId", "SpanId", "ParentSpanId")
@@ -87,16 +91,20 @@ VARIANTS: dict[str, Variant] = {
         G8192,
         G8192,
         operations=False,
-        by_service=True,
+        primary_key=schema.EXPORTER_PRIMARY_KEY,
     ),
     "by_service": Variant(
         "sorted by (service, operation, time), as the exporter sorts (the schema before)",
-        by_service=True,
+        primary_key=schema.EXPORTER_PRIMARY_KEY,
+    ),
+    "hour_service": Variant(
+        "sorted by (hour, service, TraceId): a trace's spans together per service",
+        primary_key="toStartOfHour(Timestamp), ServiceName, TraceId",
     ),
     "by_time": Variant(
         "sorted by service, trace by id by time alone (no ServiceOperations)",
         operations=False,
-        by_service=True,
+        primary_key=schema.EXPORTER_PRIMARY_KEY,
     ),
     "g8192": Variant("index_granularity 8192", settings=G8192),
     "g4096": Variant("index_granularity 4096", settings={"index_granularity": 4096}),
@@ -141,8 +149,7 @@ _OPERATIONS_SELECTED = ",\n    groupUniqArray((ServiceName, SpanName)) AS Servic
 def variant_ddl(variant: Variant, database: str) -> list[str]:
     view = schema.render(schema.OTEL_TRACES_TRACE_ID_TS_MV_DDL, database)
     traces = schema.render(schema.OTEL_TRACES_DDL, database)
-    if variant.by_service:
-        traces = traces.replace(schema.OTEL_TRACES_PRIMARY_KEY, schema.EXPORTER_PRIMARY_KEY)
+    traces = traces.replace(schema.OTEL_TRACES_PRIMARY_KEY, variant.primary_key)
     if _OPERATIONS_SELECTED not in view:
         raise ValueError("variant: the trace-id view selects ServiceOperations differently")
     return [
@@ -369,7 +376,7 @@ def main() -> None:
                 "settings": dict(v.settings),
                 "id_settings": dict(v.id_settings),
                 "operations": v.operations,
-                "by_service": v.by_service,
+                "primary_key": v.primary_key,
                 "insert_seconds": inserts[name],
                 "storage": bench.storage(name),
                 "trace_by_id_granules": bench.granules(name, ids[:20]),
