@@ -49,11 +49,15 @@ CREATE_DATABASE_DDL = Statement(Template("CREATE DATABASE IF NOT EXISTS `$db`"))
 # Sorted by (hour, TraceId), not by (ServiceName, SpanName, time) as the exporter
 # does: a trace's spans lie side by side, so a trace by id reads one or two
 # granules instead of one per (service, operation) it crosses, and TraceId, which
-# repeats along the trace, shrinks tenfold. At 10M spans: trace by id 59 -> 25 ms,
-# 8.0x -> 9.9x compression; searches by service lose the primary key (p50 69 -> 85
-# ms, within their 100 ms), searches by time keep it through the hour. Tables
-# created before keep the exporter's order (ORDER BY cannot be altered), and
-# storage/queries/trace_by_id.py reads them as before.
+# repeats along the trace, shrinks eightfold. At 10M spans: trace by id 64 -> 28 ms,
+# 8.0x -> 9.9x compression, inserts ~20% faster; filters on a service no longer
+# narrow the granules read (every granule holds every service): the 20 searches'
+# p50 69 -> 94 ms, within their 100, and scans of one service over hours (slowest
+# traces, version samples) 2-3x slower. Time filters keep the key through the hour.
+# Measured against (hour, service, TraceId) too: docs/benchmarks.md, "Spans sorted
+# by trace". Tables created before keep the exporter's order (ORDER BY cannot be
+# altered): storage/queries/trace_by_id.py reads them as before, and `meshlens
+# storage resort` re-sorts them (storage/resort.py).
 OTEL_TRACES_PRIMARY_KEY = "toStartOfHour(Timestamp), TraceId"
 EXPORTER_PRIMARY_KEY = "ServiceName, SpanName, toDateTime(Timestamp)"
 OTEL_TRACES_DDL = Statement(
