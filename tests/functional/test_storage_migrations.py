@@ -24,6 +24,7 @@ from storage.commands import print_status
 from storage.connection import connect
 from storage.migrations import MIGRATIONS, Migration
 from storage.queries.trace_search import render_index_summary_sql
+from storage.resort import ResortError
 from storage.schema import Statement
 from storage.url import parse_storage_url
 from tests.spans import BASE_NS, MS, make_span, new_trace_id, to_columns
@@ -291,5 +292,14 @@ def test_resort_sorts_an_old_table_by_trace_and_keeps_every_span_view_and_ttl(
         store.write_spans(to_columns(make_span(timestamp_ns=BASE_NS + 5 * MS)))
         assert _count(store, "otel_traces_trace_id_ts") == ids_rows + 1
         assert store.resort_spans() is False  # sorted already
+    finally:
+        store.close()
+
+
+def test_resort_before_any_migration_says_to_migrate(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store)
+    try:
+        with pytest.raises(ResortError, match=r"otel_traces does not exist: run `meshlens storage"):
+            store.resort_spans()
     finally:
         store.close()
