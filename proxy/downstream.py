@@ -70,6 +70,9 @@ class Downstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.original_dst: Endpoint | None = None  # set when iptables redirected us
+        # the inbound handler's span attributes for this connection's requests, with the
+        # Host value and HTTP version they were made for (proxy.inbound)
+        self.span_attributes: tuple[bytes, str, dict[str, str | int]] | None = None
         self.closed = False
         self._join_pieces = False  # see writelines
 

@@ -62,25 +62,32 @@ def framing_headers(framing: Framing, length: int | None) -> Headers:
     return []
 
 
-def forwarded_request_head(head: RequestHead, target: bytes, extra: Headers) -> bytes:
+def forwarded_request_head(head: RequestHead, target: bytes, extra: bytes) -> bytes:
     """The head a hop sends upstream for ``head``: its end-to-end headers, then ``extra``
-    (this hop's trace headers), framing and upgrade headers. A one-read head's lines
-    go as they came (:mod:`proxy.http_head_scan`)."""
+    (this hop's trace header lines, each ending CRLF: :meth:`proxy.telemetry.Hop.trace_lines`),
+    framing and upgrade headers. A one-read head's lines go as they came
+    (:mod:`proxy.http_head_scan`)."""
     raw = head.raw_lines
     if raw is None:
-        headers = request_end_to_end(head)
-        headers += extra
-        if head.framing is not Framing.NONE:
-            headers += framing_headers(head.framing, head.content_length)
+        after = framing_headers(head.framing, head.content_length) \
+            if head.framing is not Framing.NONE else []
         if head.upgrade is not None:
-            headers += upgrade_headers(head)
-        return serialize_request_head(head.method, target, headers)
+            after += upgrade_headers(head)
+        return b"".join((head.method, b" ", target, b" HTTP/1.1\r\n",
+                         header_lines(request_end_to_end(head)), extra, header_lines(after),
+                         b"\r\n"))
     # one-read heads have no body or a Content-Length, and no upgrade
     length = head.content_length
-    return b"".join((head.method, b" ", target, b" HTTP/1.1\r\n", raw,
-                     b"".join([b"%s: %s\r\n" % pair for pair in extra]) if extra else b"",
+    return b"".join((head.method, b" ", target, b" HTTP/1.1\r\n", raw, extra,
                      b"Content-Length: %d\r\n\r\n" % length if length is not None
                      else b"\r\n"))
+
+
+def header_lines(headers: Headers) -> bytes:
+    """Header lines, each ending CRLF (b"" for none)."""
+    if not headers:
+        return b""
+    return b"\r\n".join(map(_HEADER_LINE, headers)) + b"\r\n"
 
 
 def serialize_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:

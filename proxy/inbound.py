@@ -8,7 +8,7 @@ A request the sidecar answers itself before the app (the authorization gate of
 
 from __future__ import annotations
 
-from proxy.accept import Exchange
+from proxy.accept import Downstream, Exchange
 from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
 from proxy.http_codec import Headers, RequestHead, split_target, target_path
@@ -18,7 +18,7 @@ from proxy.route import host_and_port
 from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
-NO_TRACE_HEADERS: Headers = []  # shared, never changed: no trace headers to read or send
+NO_TRACE_HEADERS: Headers = []  # shared, never changed: no trace headers to read
 
 
 class InboundHandler:
@@ -35,7 +35,7 @@ class InboundHandler:
         head = exchange.head
         authority, target = split_target(head.target)
         hop = self._start_hop(exchange, authority, target)
-        request = forwarded_request_head(head, target, trace_headers(hop))
+        request = forwarded_request_head(head, target, trace_lines(hop))
         outcome: Outcome | None = None
         try:
             outcome = await forward(exchange, self._pool, self._app, request)
@@ -52,11 +52,11 @@ class InboundHandler:
         if not head.traced and not self._telemetry.enabled:
             # no span and no trace context to pass on: no hop to start or finish
             InlineForward(exchange, self._pool, self._app,
-                          forwarded_request_head(head, target, NO_TRACE_HEADERS), None).start()
+                          forwarded_request_head(head, target, b""), None).start()
             return True
         hop = self._start_hop(exchange, authority, target)
-        trace = NO_TRACE_HEADERS if hop is UNTRACED else hop.trace_headers()
-        request = forwarded_request_head(head, target, trace)
+        request = forwarded_request_head(
+            head, target, b"" if hop is UNTRACED else hop.trace_lines())
         InlineForward(exchange, self._pool, self._app, request, hop.conclude).start()
         return True
 
@@ -78,21 +78,33 @@ class InboundHandler:
         source = trace_source(head) if head.traced else NO_TRACE_HEADERS
         if not telemetry.enabled:  # no span: only the caller's trace context is passed on
             return telemetry.start_hop("inbound", head.method, "", source, {})
-        noted = head.noted  # Host is noted first in most heads: header() then needs no call
-        host_value = noted[0][1] if noted and noted[0][0] == b"host" else head.header(b"host")
-        host, port = host_and_port(authority or host_value or b"")
-        peer_host, peer_port = exchange.conn.peer
-        return telemetry.start_hop(
-            "inbound", head.method, target_path(target), source,
-            {
-                "server.address": host or self._service,
-                "server.port": port or self.listen_port,
-                "network.peer.address": peer_host,
-                "network.peer.port": peer_port,
-                "url.scheme": "http",
-                "network.protocol.version": head.version,
-            },
-        )
+        if not authority:
+            noted = head.noted  # Host is noted first in most heads: header() then needs no call
+            authority = noted[0][1] if noted and noted[0][0] == b"host" \
+                else head.header(b"host") or b""
+        # a connection's requests name the same host and HTTP version: their attributes
+        # are made once per connection and copied (a dict copy is a fraction of a new one)
+        conn = exchange.conn
+        version = head.version
+        shared = conn.span_attributes
+        if shared is None or shared[0] != authority or shared[1] != version:
+            shared = conn.span_attributes = (
+                authority, version, self._connection_attributes(conn, authority, version))
+        return telemetry.start_hop("inbound", head.method, target_path(target), source,
+                                   shared[2].copy())
+
+    def _connection_attributes(self, conn: Downstream, authority: bytes,
+                               version: str) -> dict[str, str | int]:
+        host, port = host_and_port(authority)
+        peer_host, peer_port = conn.peer
+        return {
+            "server.address": host or self._service,
+            "server.port": port or self.listen_port,
+            "network.peer.address": peer_host,
+            "network.peer.port": peer_port,
+            "url.scheme": "http",
+            "network.protocol.version": version,
+        }
 
 
 def trace_source(head: RequestHead) -> Headers:
@@ -101,9 +113,9 @@ def trace_source(head: RequestHead) -> Headers:
     return head.noted if head.noted is not None else head.headers
 
 
-def trace_headers(hop: Hop) -> Headers:
-    """The trace headers this hop sends on (none without telemetry or incoming context)."""
-    return [] if hop is UNTRACED else hop.trace_headers()
+def trace_lines(hop: Hop) -> bytes:
+    """The trace header lines this hop sends on (none without telemetry or incoming context)."""
+    return b"" if hop is UNTRACED else hop.trace_lines()
 
 
 def with_trace_headers(head: RequestHead, hop: Hop) -> Headers:

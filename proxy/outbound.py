@@ -120,7 +120,7 @@ class OutboundHandler:
                     head.framing, head.content_length) + upgrade_headers(head))
             else:
                 request = forwarded_request_head(
-                    head, target, NO_TRACE_HEADERS if hop is UNTRACED else hop.trace_headers())
+                    head, target, b"" if hop is UNTRACED else hop.trace_lines())
             endpoint = picks()
             if telemetry.enabled:
                 attributes = hop.attributes

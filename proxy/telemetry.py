@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from proxy.config import SidecarConfig
-from proxy.metrics.red import RedMetrics, status_class
+from proxy.metrics.red import STATUS_CLASSES, RedMetrics
 from proxy.trace_context import (
     NO_CONTEXT,
     extract,
@@ -91,6 +91,17 @@ class Hop:
             out += format_b3_multi(self.trace_id, self.span_id, self.flags)
         return out
 
+    def trace_lines(self) -> bytes:
+        """:meth:`trace_headers` as header lines (each ending CRLF), ready to write: the
+        usual single ``traceparent`` formatted once (as :func:`format_traceparent`, in
+        bytes), with no list in between."""
+        if not self.trace_id:
+            return b""
+        if self.tracestate or self.b3:
+            return b"".join([b"%s: %s\r\n" % pair for pair in self.trace_headers()])
+        return b"traceparent: 00-%032x-%016x-%02x\r\n" % (
+            self.trace_id, self.span_id, self.flags & 0xFF)
+
     def set_attribute(self, key: str, value: str | int) -> None:
         self.attributes[key] = value
 
@@ -136,7 +147,7 @@ class Hop:
             self.error = True
         telemetry.red.record(
             ("inbound" if self.kind == SERVER else "outbound", self.source, self.destination,
-             self.route, self.version, status_class(status)),
+             self.route, self.version, STATUS_CLASSES.get(status, "none")),
             (end - self.start_ns) / 1e6)
         if self.recorded:
             spans = telemetry.spans

@@ -28,14 +28,17 @@ DEFAULT_MAX_SERIES = 1000
 LabelSet = tuple[str, str, str, str, str, str]
 
 
-_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+# the bounds as floats: a duration (a float) compares with them without conversions
+_BOUNDS = tuple(map(float, BUCKETS_MS))
+# the class of every status a response can have, looked up in one step on the request
+# path: ``STATUS_CLASSES.get(status, "none")``
+STATUS_CLASSES: dict[int | None, str] = {
+    status: ("1xx", "2xx", "3xx", "4xx", "5xx")[status // 100 - 1] for status in range(100, 600)}
 
 
 def status_class(status: int | None) -> str:
     """``2xx`` ... ``5xx``; ``none`` when no response was sent (the caller went away)."""
-    if status is None or not 100 <= status <= 599:
-        return "none"
-    return _CLASSES[status // 100]
+    return STATUS_CLASSES.get(status, "none")
 
 
 class _Series:
@@ -88,7 +91,7 @@ class RedMetrics:
             series = self._new_series(labels)
         series.count += 1
         series.sum_ms += duration_ms
-        series.buckets[bisect_left(BUCKETS_MS, duration_ms)] += 1
+        series.buckets[bisect_left(_BOUNDS, duration_ms)] += 1
 
     def _new_series(self, labels: LabelSet) -> _Series:
         if self._kept >= self.max_series:

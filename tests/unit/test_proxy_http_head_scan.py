@@ -210,10 +210,21 @@ def test_plain_heads_take_the_one_read_path_and_forward_their_lines_as_they_came
     assert head.raw_lines == b"Host: catalog\r\nX-B:  b \r\nX-C: c\r\n"
     assert head.noted == [(b"host", b"catalog"), (b"connection", b"keep-alive"),
                           (b"traceparent", b"t")]
-    assert forwarded_request_head(head, b"/a", [(b"traceparent", b"u")]) == (
+    assert forwarded_request_head(head, b"/a", b"traceparent: u\r\n") == (
         b"GET /a HTTP/1.1\r\nHost: catalog\r\nX-B:  b \r\nX-C: c\r\ntraceparent: u\r\n\r\n")
     _, _, (split,) = run_requests(bytewise(GET + b"\r\n"))
     assert split.raw_lines is None  # a head in pieces takes the callback path
+
+
+def test_a_head_in_pieces_forwards_its_headers_then_the_trace_lines_then_its_framing() -> None:
+    _, _, (head,) = run_requests(bytewise(GET + b"X-B: b\r\ntraceparent: t\r\n"
+                                                b"Transfer-Encoding: chunked\r\n\r\n"))
+    assert head.raw_lines is None
+    assert forwarded_request_head(head, b"/a", b"traceparent: u\r\n") == (
+        b"GET /a HTTP/1.1\r\nHost: catalog\r\nX-B: b\r\ntraceparent: u\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n")
+    assert forwarded_request_head(head, b"/a", b"") == (
+        b"GET /a HTTP/1.1\r\nHost: catalog\r\nX-B: b\r\nTransfer-Encoding: chunked\r\n\r\n")
 
 
 @pytest.mark.parametrize(("lines", "traced"), [

@@ -28,6 +28,13 @@ ANSWER = b"HTTP/1.1 200 OK\r\nServer: app\r\nContent-Length: 3\r\n\r\nok\n"
 
 def exchange(direction: str, telemetry_on: bool, request: bytes) -> tuple[bytes, bytes, Telemetry]:
     """``request`` through one sidecar listener: (what the upstream got, the answer)."""
+    (sent,), (answer,), telemetry = exchanges(direction, telemetry_on, [request])
+    return sent, answer, telemetry
+
+
+def exchanges(direction: str, telemetry_on: bool, requests: list[bytes]
+              ) -> tuple[list[bytes], list[bytes], Telemetry]:
+    """``requests`` one after another on one connection to a sidecar listener."""
     config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
                            telemetry=False)
     telemetry = Telemetry(config)
@@ -50,11 +57,16 @@ def exchange(direction: str, telemetry_on: bool, request: bytes) -> tuple[bytes,
     downstream, down_transport = Downstream(Listener(direction, handler, "127.0.0.1", 0)), \
         RecordingTransport()
     downstream.connection_made(down_transport)  # type: ignore[arg-type]
-    downstream.data_received(request)
-    (sent,) = up_transport.out  # written from the parser callback: no task, no wait
-    upstream.data_received(ANSWER)
-    (answer,) = down_transport.out
-    return sent, answer, telemetry
+    sent, answers = [], []
+    for request in requests:
+        downstream.data_received(request)
+        (written,) = up_transport.out  # written from the parser callback: no task, no wait
+        upstream.data_received(ANSWER)
+        sent.append(written)
+        answers += down_transport.out
+        up_transport.out.clear()
+        down_transport.out.clear()
+    return sent, answers, telemetry
 
 
 def header(head: bytes, name: bytes) -> bytes | None:
@@ -102,3 +114,37 @@ async def test_with_telemetry_each_hop_sends_its_own_span(direction: str,
     assert hop.attributes["url.path"] == "/a"
     assert hop.attributes["server.address"] == "server"
     assert hop.attributes["http.response.status_code"] == 200
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+@pytest.mark.parametrize("context", [
+    b"traceparent: %s\r\ntracestate: v=1\r\n" % CALLER,
+    b"b3: 0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1\r\n",
+    b"X-B3-TraceId: 0af7651916cd43dd8448eb211c80319c\r\nX-B3-SpanId: b7ad6b7169203331\r\n",
+])
+async def test_with_telemetry_a_hop_answers_in_the_callers_propagation_formats(
+        direction: str, context: bytes) -> None:
+    sent, _, telemetry = exchange(direction, True,
+                                  b"GET /a HTTP/1.1\r\nHost: server\r\n%s\r\n" % context)
+    (hop,) = telemetry.spans
+    lines = b"".join(b"%s: %s\r\n" % pair for pair in hop.trace_headers())
+    assert len(hop.trace_headers()) > 1 and sent.endswith(b"\r\n" + lines + b"\r\n")
+
+
+async def test_inbound_spans_on_one_connection_follow_its_host_and_version() -> None:
+    """The attributes a connection's spans share are made again when what they come
+    from (the Host header, the HTTP version) changes between its requests."""
+    _, _, telemetry = exchanges("inbound", True, [
+        b"GET /a HTTP/1.1\r\nHost: server\r\n\r\n",
+        b"GET /b HTTP/1.1\r\nHost: other:81\r\n\r\n",
+        b"GET /c HTTP/1.0\r\nHost: other:81\r\nConnection: keep-alive\r\n\r\n",
+        b"GET /d HTTP/1.1\r\nHost: other:81\r\n\r\n",
+    ])
+    assert [(hop.attributes["url.path"], hop.attributes["server.address"],
+             hop.attributes["server.port"], hop.attributes["network.protocol.version"])
+            for hop in telemetry.spans] == [("/a", "server", 15006, "1.1"),
+                                            ("/b", "other", 81, "1.1"),
+                                            ("/c", "other", 81, "1.0"),
+                                            ("/d", "other", 81, "1.1")]
+    first, second = telemetry.spans[0].attributes, telemetry.spans[1].attributes
+    assert first is not second and "http.response.status_code" in first
