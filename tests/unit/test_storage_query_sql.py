@@ -8,7 +8,7 @@ from storage import RedSeriesQuery, SearchOrder, TraceSearchQuery, VersionSample
 from storage.queries.attribute_catalog import render_keys_sql, render_values_sql
 from storage.queries.red_series import render_red_series_sql
 from storage.queries.service_map import render_nodes_sql
-from storage.queries.slowest_traces import render_slowest_sql
+from storage.queries.slowest_traces import render_slowest_sql, render_thresholds_sql
 from storage.queries.trace_search import render_search_sql
 from storage.queries.version_samples import render_samples_sql
 
@@ -131,6 +131,29 @@ def test_slowest_traces() -> None:
     assert "LIMIT 1 BY SpanName, TraceId" in sql
     assert "LIMIT {per_operation:UInt32} BY SpanName" in sql
     assert "ORDER BY SpanName, Duration DESC, TraceId" in sql
+    assert "AND TraceId != ''" in sql and "transform(" not in sql
     assert params == {"service": "api", "start_ns": 0, "end_ns": 10, "per_operation": 3}
     with pytest.raises(ValueError, match="per_operation"):
         render_slowest_sql("m", "api", 0, 10, per_operation=1000)
+
+
+def test_slowest_traces_thresholds() -> None:
+    sql, params = render_thresholds_sql("m", "api", 0, 10, operation="GET /", per_operation=3)
+    # Only the small columns: TraceId, SpanId and StatusCode are read in the second step.
+    assert "groupArraySorted({candidates:UInt32})(-toInt64(Duration))" in sql
+    assert "SpanName = {operation:String}" in sql and "GROUP BY SpanName" in sql
+    assert not any(column in sql for column in ("TraceId", "SpanId", "StatusCode"))
+    assert params == {
+        "service": "api", "operation": "GET /", "start_ns": 0, "end_ns": 10, "candidates": 12,
+    }  # fmt: skip
+    ranked, params = render_slowest_sql("m", "api", 0, 10, per_operation=3,
+                                        thresholds={"GET /": 7, HOSTILE: 9})  # fmt: skip
+    assert (
+        "AND Duration >= transform(SpanName, {threshold_operations:Array(String)}, "
+        "{threshold_durations:Array(UInt64)}, toUInt64(0))"
+    ) in ranked
+    assert HOSTILE not in ranked
+    assert params["threshold_operations"] == ["GET /", HOSTILE]
+    assert params["threshold_durations"] == [7, 9]
+    with pytest.raises(ValueError, match=r"service.*end_ns.*per_operation"):
+        render_thresholds_sql("m", "", 10, 10, per_operation=0)
