@@ -160,26 +160,15 @@ def fetch_slowest_traces(
         for name, shortest, count in client.query(sql, parameters=params).result_rows
         if count >= candidates
     }
-    rows = _rank(client, database, service, start_ns, end_ns, operation, per_operation, thresholds)
+    query = (database, service, start_ns, end_ns, operation, per_operation)
+    rows = _rank(client, *render_slowest_sql(*query, thresholds))
     ranked = Counter(row.operation for row in rows)
     if thresholds and any(ranked[name] < per_operation for name in thresholds):
-        rows = _rank(client, database, service, start_ns, end_ns, operation, per_operation, None)
+        rows = _rank(client, *render_slowest_sql(*query))
     return rows
 
 
-def _rank(
-    client: Client,
-    database: str,
-    service: str,
-    start_ns: int,
-    end_ns: int,
-    operation: str | None,
-    per_operation: int,
-    thresholds: Mapping[str, int] | None,
-) -> list[SlowTrace]:
-    sql, params = render_slowest_sql(
-        database, service, start_ns, end_ns, operation, per_operation, thresholds
-    )
+def _rank(client: Client, sql: str, params: dict[str, object]) -> list[SlowTrace]:
     return [
         SlowTrace(row[0], row[1], row[2], int(row[3]), int(row[4]), row[5])
         for row in client.query(sql, parameters=params).result_rows
