@@ -95,6 +95,7 @@ VARIANTS: dict[str, Variant] = {
     ),
     "by_service": Variant(
         "sorted by (service, operation, time), as the exporter sorts (the schema before)",
+        {"Timestamp": schema.BY_SERVICE_TIMESTAMP_CODEC},
         primary_key=schema.EXPORTER_PRIMARY_KEY,
     ),
     "hour_service": Variant(
@@ -120,7 +121,10 @@ VARIANTS: dict[str, Variant] = {
     "ids_zstd5": Variant("ZSTD(5) on the three ids", dict.fromkeys(_IDS, "ZSTD(5)")),
     "maps_zstd3": Variant("ZSTD(3) on the attribute maps", dict.fromkeys(_MAPS, "ZSTD(3)")),
     "maps_zstd9": Variant("ZSTD(9) on the attribute maps", dict.fromkeys(_MAPS, "ZSTD(9)")),
-    "ts_delta": Variant("Timestamp Delta, ZSTD(1) (no T64)", {"Timestamp": "Delta(8), ZSTD(1)"}),
+    "ts_delta_t64": Variant(
+        "Timestamp Delta, T64, ZSTD(1) (the choice when sorted by service)",
+        {"Timestamp": schema.BY_SERVICE_TIMESTAMP_CODEC},
+    ),
     "ts_t64": Variant("Timestamp T64, ZSTD(1) (no Delta)", {"Timestamp": "T64, ZSTD(1)"}),
 }
 DEFAULT_VARIANTS = ("exporter", "by_service", "g8192", "g1024", "schema")

@@ -64,7 +64,7 @@ def test_traces_shard_by_trace_id_and_keep_codecs_indexes_and_ttl() -> None:
     assert SHARDING_KEYS["otel_traces"] == SHARDING_KEYS["otel_traces_trace_id_ts"]
     local = creating("otel_traces_local")
     assert "INDEX idx_trace_id TraceId TYPE bloom_filter(0.001)" in local
-    assert "Timestamp DateTime64(9) CODEC(Delta(8), T64, ZSTD(1))" in local
+    assert "Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))" in local
     assert "SETTINGS index_granularity = 2048" in local
     assert "TTL toDateTime(Timestamp) + toIntervalDay(7)" in local
     assert "TTL toDateTime(Minute) + toIntervalDay(90)" in creating("red_1m_local")
