@@ -6,7 +6,10 @@ it, copies the spans into it partition by partition (a day at a time), checks
 that both hold as many spans, and swaps the two with EXCHANGE TABLES, which is
 atomic: the materialized views hang on the name otel_traces and keep firing on
 the new table, and the copy fires none of them, so nothing derived is counted
-twice. The old table is dropped last. Its TTL, if any, is carried over.
+twice. The old table is dropped last. Its TTL, if any, is carried over. A run
+stopped before the swap leaves otel_traces as it was (the next run starts over);
+one stopped after it leaves the old spans in otel_traces_resorted, which the next
+run drops.
 
 Run it with no writer: spans written to the old table during the copy would be
 lost with it. For chdb, stop `meshlens up` (one process owns the directory);
@@ -52,6 +55,8 @@ def resort_spans(client: Client, database: str, say: Callable[[str], None]) -> b
             "by hand (docs/operations.md, 'Re-sorting otel_traces')"
         )
     if sorted_by_trace(client, database):
+        # A run stopped between the swap and the drop left the old spans behind.
+        client.command(f"DROP TABLE IF EXISTS {resorted}")
         return False
     ddl = schema.render(schema.OTEL_TRACES_DDL, database)
     ddl = ddl.replace(f"{traces} (", f"{resorted} (", 1)
