@@ -176,10 +176,10 @@ async def _pump_request(body: BodySource, conn: UpstreamConnection, chunked: boo
         conn.write(LAST_CHUNK)
 
 
-def relay_received(exchange: Exchange, conn: UpstreamConnection,
-                   response: ResponseHead) -> Outcome:
-    """Relay a response received whole (``conn.complete``) in one write, without waiting;
-    the caller returns the connection to the pool."""
+def relay_received(exchange: Exchange, conn: UpstreamConnection, response: ResponseHead) -> int:
+    """Relay a response received whole (``conn.complete``) in one write, without waiting,
+    and return its body's size; the caller returns the connection to the pool (and makes
+    the :class:`Outcome` only if someone reads it)."""
     raw, length = response.raw_head, response.content_length
     if (raw is not None and length is not None and response.framing is Framing.LENGTH
             and not exchange.close_after and exchange.head.version == "1.1"):
@@ -194,7 +194,7 @@ def relay_received(exchange: Exchange, conn: UpstreamConnection,
         exchange.conn.writelines([head, *map(encode_chunk, chunks), LAST_CHUNK])
     else:
         exchange.conn.writelines([head, *chunks])
-    return Outcome(response.status, None, size)
+    return size
 
 
 def _downstream_head(exchange: Exchange, response: ResponseHead) -> tuple[bytes, bool]:

@@ -87,9 +87,12 @@ class InlineForward:
         if not conn.complete:
             self._continue(lambda: self._relay(conn, response))
             return
-        outcome = relay_received(self._exchange, conn, response)
+        size = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
-        self._finish(outcome)
+        if self._done is None:  # nothing to report: no Outcome to make
+            self._finished = True
+        else:
+            self._finish(Outcome(response.status, None, size))
         self._exchange.conn.inline_done()
 
     def _finish(self, outcome: Outcome | None) -> None:
