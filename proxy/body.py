@@ -47,6 +47,16 @@ class BodyStream:
         stream.end()
         return stream
 
+    def restart(self) -> bool:
+        """Ready for another body, if this one was read to its end cleanly with nobody
+        waiting; False: make a new stream."""
+        if (not self._ended or self._chunks or self._error is not None
+                or self._waiter is not None or self._paused):
+            return False
+        self._ended = False
+        self._buffered = 0
+        return True
+
     @property
     def ended(self) -> bool:
         """The whole body has been received (it may still be unread)."""

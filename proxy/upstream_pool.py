@@ -71,6 +71,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._write_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
         self._flow = (self._pause_reading, self._resume_reading)  # bound once, for bodies
+        self._body_stream: BodyStream | None = None  # the last response body, for restart
         self._join_pieces = False  # over TLS: one record per writelines (joins_pieces)
 
     # lifecycle of one exchange
@@ -183,7 +184,13 @@ class UpstreamConnection(asyncio.Protocol):
             # step, and what it says next belongs to no request (the first is relayed)
             raise HttpError(502, "data after a response")
         self._response = head
-        self.body = BodyStream(*self._flow) if head.has_body else BodyStream.empty()
+        if head.has_body:
+            body = self._body_stream  # one per connection, reused once read to its end
+            if body is None or not body.restart():
+                body = self._body_stream = BodyStream(*self._flow)
+            self.body = body
+        else:
+            self.body = BodyStream.empty()
         if self._head is not None and not self._head.done():
             self._head.set_result(head)
 
