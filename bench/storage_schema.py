@@ -82,6 +82,8 @@ EXPORTER_CODECS = {
     **dict.fromkeys((*_STRINGS, *_MAPS), "ZSTD(1)"),
 }
 G8192 = {"index_granularity": 8192}
+# Chosen while sorted by service (Delta then T64: 4.96 against 5.76 B/span).
+BY_SERVICE_TIMESTAMP_CODEC = "Delta(8), T64, ZSTD(1)"
 
 VARIANTS: dict[str, Variant] = {
     "schema": Variant("storage/schema.py as it is"),
@@ -95,7 +97,7 @@ VARIANTS: dict[str, Variant] = {
     ),
     "by_service": Variant(
         "sorted by (service, operation, time), as the exporter sorts (the schema before)",
-        {"Timestamp": schema.BY_SERVICE_TIMESTAMP_CODEC},
+        {"Timestamp": BY_SERVICE_TIMESTAMP_CODEC},
         primary_key=schema.EXPORTER_PRIMARY_KEY,
     ),
     "hour_service": Variant(
@@ -123,7 +125,7 @@ VARIANTS: dict[str, Variant] = {
     "maps_zstd9": Variant("ZSTD(9) on the attribute maps", dict.fromkeys(_MAPS, "ZSTD(9)")),
     "ts_delta_t64": Variant(
         "Timestamp Delta, T64, ZSTD(1) (the choice when sorted by service)",
-        {"Timestamp": schema.BY_SERVICE_TIMESTAMP_CODEC},
+        {"Timestamp": BY_SERVICE_TIMESTAMP_CODEC},
     ),
     "ts_t64": Variant("Timestamp T64, ZSTD(1) (no Delta)", {"Timestamp": "T64, ZSTD(1)"}),
 }

@@ -60,12 +60,10 @@ CREATE_DATABASE_DDL = Statement(Template("CREATE DATABASE IF NOT EXISTS `$db`"))
 # storage resort` re-sorts them (storage/resort.py).
 OTEL_TRACES_PRIMARY_KEY = "toStartOfHour(Timestamp), TraceId"
 # Sorted by trace, start times a few ms apart follow jumps within the hour: after
-# Delta, ZSTD alone packs them best (1M spans: 2.8 B/span; with T64 3.4). Sorted by
-# service, deltas are seconds apart, random in their nanoseconds, and T64 cropping
-# their high bits first wins (4.96 against 5.76): tables created in that order and
-# upgraded by migration 9 get it.
+# Delta, ZSTD alone packs them best (1M spans: 2.8 B/span; with T64 3.4), as the
+# exporter has it. (Sorted by service, T64 after Delta won, 4.96 against 5.76 B/span:
+# tables that applied migration 9 before 2026-11-26 have that.)
 TIMESTAMP_CODEC = "Delta(8), ZSTD(1)"
-BY_SERVICE_TIMESTAMP_CODEC = "Delta(8), T64, ZSTD(1)"
 EXPORTER_PRIMARY_KEY = "ServiceName, SpanName, toDateTime(Timestamp)"
 OTEL_TRACES_DDL = Statement(
     Template(
@@ -204,8 +202,10 @@ AS """
     )
 )
 
-# Tables created before the codecs above and ServiceOperations get them here (they
-# are sorted as the exporter sorts: their Timestamp codec is the one for that order).
+# Tables created before the codecs above and ServiceOperations get them here.
+# Timestamp is left as created: the exporter's codec is the one for the sort by
+# trace, and migration 9 must not undo it on tables created since (every install
+# runs every migration).
 # Codec changes touch metadata only: new parts and merges use them, existing
 # parts keep theirs until merged. index_granularity cannot change on an existing
 # table. Rows of the trace-id table written before have no ServiceOperations;
@@ -224,7 +224,6 @@ STRING_COLUMNS = (  # otel_traces' String columns (codecs, bench/storage_schema.
     "StatusMessage",
 )
 OTEL_TRACES_CODECS: dict[str, str] = {
-    "Timestamp": BY_SERVICE_TIMESTAMP_CODEC,
     **dict.fromkeys(STRING_COLUMNS, "ZSTD(3)"),
     "ResourceAttributes": "ZSTD(6)",
     "SpanAttributes": "ZSTD(6)",

@@ -45,6 +45,9 @@ def test_first_migration_applies_all_then_nothing(chdb_store: Store) -> None:
         assert store.migrate() == ALL_VERSIONS
         assert store.migrate() == []
         assert store.spans_sorted_by_trace() is True
+        # as created: no later migration changes it
+        codec = f"`Timestamp` DateTime64(9) CODEC({schema.TIMESTAMP_CODEC})"
+        assert codec in show_create(store, "otel_traces")
         assert store.migration_status() == [(m.version, m.name, True) for m in MIGRATIONS]
         assert store.count_spans() == 0
     finally:
