@@ -148,3 +148,17 @@ async def test_inbound_spans_on_one_connection_follow_its_host_and_version() -> 
                                             ("/d", "other", 81, "1.1")]
     first, second = telemetry.spans[0].attributes, telemetry.spans[1].attributes
     assert first is not second and "http.response.status_code" in first
+
+
+async def test_inbound_spans_on_one_connection_share_attributes_by_copy() -> None:
+    """Requests naming the same host reuse the connection's attributes: each span gets
+    a copy, so what one request adds (its path, its status) never reaches another."""
+    _, _, telemetry = exchanges("inbound", True, [
+        b"GET /a HTTP/1.1\r\nHost: server\r\n\r\n",
+        b"GET /b HTTP/1.1\r\nHost: server\r\n\r\n",
+    ])
+    first, second = (hop.attributes for hop in telemetry.spans)
+    assert [first["url.path"], second["url.path"]] == ["/a", "/b"]
+    assert first is not second
+    assert {k: v for k, v in first.items() if k != "url.path"} == \
+        {k: v for k, v in second.items() if k != "url.path"}
