@@ -51,7 +51,8 @@ def retention_from_args(args: argparse.Namespace) -> RetentionConfig:
 def run_storage_command(
     args: argparse.Namespace, storage_url: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    """Exit status 0, or 2 with the problem on `err` for bad arguments."""
+    """Exit status 0; 2 with the problem on `err` for bad arguments; 1 when a resort
+    cannot be done (otel_traces is then as it was)."""
     from storage.connection import connect
     from storage.resort import ResortError
     from storage.store import Store

@@ -29,7 +29,14 @@ from storage.queries.trace_by_id import sorted_by_trace
 
 RESORTED = "otel_traces_resorted"
 # system.tables.create_table_query is on one line.
-_TTL = re.compile(r"\sTTL (.+?)\sSETTINGS\s")
+_TTL = re.compile(r"\sTTL (.+?)(?:\sSETTINGS\s|$)")
+_SETTINGS = re.compile(r"\sSETTINGS (.+)$")
+# What our DDL, the exporter's or an earlier one of ours sets; anything else (a
+# storage policy, say) would be lost in the copy: refused.
+_KNOWN_SETTINGS = frozenset({
+    "index_granularity", "ttl_only_drop_parts", "non_replicated_deduplication_window",
+    "min_compress_block_size", "max_compress_block_size",
+})
 
 
 class ResortError(RuntimeError):
@@ -55,23 +62,32 @@ def resort_spans(client: Client, database: str, say: Callable[[str], None]) -> b
             "by hand (docs/operations.md, 'Re-sorting otel_traces')"
         )
     if sorted_by_trace(client, database):
-        # A run stopped between the swap and the drop left the old spans behind.
-        client.command(f"DROP TABLE IF EXISTS {resorted}")
+        if _columns(client, database, RESORTED):
+            say(f"dropped {resorted}: the old spans a run stopped after the swap left")
+            client.command(f"DROP TABLE {resorted} SYNC")
         return False
     ddl = schema.render(schema.OTEL_TRACES_DDL, database)
     ddl = ddl.replace(f"{traces} (", f"{resorted} (", 1)
     if ttl := _TTL.search(created):
         ddl = ddl.replace("\nSETTINGS ", f"\nTTL {ttl[1]}\nSETTINGS ", 1)
-    client.command(f"DROP TABLE IF EXISTS {resorted}")  # what an interrupted run left
+    elif " TTL " in created:
+        raise ResortError(f"{traces}: its TTL could not be read, so it would be lost: {created}")
+    if settings := _SETTINGS.search(created):
+        unknown = sorted({item.split(" = ")[0] for item in settings[1].split(", ")}
+                         - _KNOWN_SETTINGS)  # fmt: skip
+        if unknown:
+            raise ResortError(f"{traces} has settings the copy would lose: {', '.join(unknown)}")
+    client.command(f"DROP TABLE IF EXISTS {resorted} SYNC")  # what an interrupted run left
     client.command(ddl)
-    columns = ", ".join(
-        f"`{name}`"
-        for (name,) in client.query(
-            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
-            "ORDER BY position",
-            parameters={"db": database, "t": RESORTED},
-        ).result_rows
-    )
+    old, new = _columns(client, database, "otel_traces"), _columns(client, database, RESORTED)
+    if old != new:
+        client.command(f"DROP TABLE {resorted} SYNC")
+        raise ResortError(
+            f"{traces}'s columns differ from today's, so a copy would lose or lack some: "
+            f"only in {traces}: {sorted(set(old) - set(new))}; "
+            f"only in today's: {sorted(set(new) - set(old))}"
+        )
+    columns = ", ".join(f"`{name}`" for name, _ in new)
     partitions = client.query(
         "SELECT DISTINCT partition_id FROM system.parts "
         "WHERE database = {db:String} AND table = 'otel_traces' AND active ORDER BY partition_id",
@@ -95,6 +111,23 @@ def resort_spans(client: Client, database: str, say: Callable[[str], None]) -> b
             "Nothing was swapped; stop every writer and run it again"
         )
     client.command(f"EXCHANGE TABLES {traces} AND {resorted}")
-    client.command(f"DROP TABLE {resorted}")
     say(f"{traces}: {after} spans, now sorted by ({schema.OTEL_TRACES_PRIMARY_KEY})")
+    late = client.query(f"SELECT count() FROM {resorted}").result_rows[0][0] - before
+    if late:
+        say(f"{late} spans reached the old table after the copy: kept in {resorted}; "
+            f"INSERT them into {traces} (they are the newest), then drop it")  # fmt: skip
+    else:
+        client.command(f"DROP TABLE {resorted} SYNC")
     return True
+
+
+def _columns(client: Client, database: str, table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column, in order; [] if there is no such table."""
+    return [
+        (str(name), str(kind))
+        for name, kind in client.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} "
+            "AND table = {t:String} ORDER BY position",
+            parameters={"db": database, "t": table},
+        ).result_rows
+    ]

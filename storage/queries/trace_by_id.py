@@ -50,11 +50,13 @@ WHERE TraceId = {{trace_id:String}}
   AND (extent.4 OR (ServiceName, SpanName) IN extent.3)
 ORDER BY Timestamp, SpanId"""
 
-# In cluster mode the spans are in otel_traces_local, under the Distributed otel_traces.
+# In cluster mode the spans are in otel_traces_local, under the Distributed otel_traces
+# (whose primary key is empty): the local table's key wins.
 _PRIMARY_KEY_SQL = """SELECT primary_key
 FROM system.tables
 WHERE database = {db:String} AND name IN ('otel_traces', 'otel_traces_local')
   AND primary_key != ''
+ORDER BY name DESC
 LIMIT 1"""
 
 

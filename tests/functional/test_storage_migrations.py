@@ -312,3 +312,23 @@ def test_resort_before_any_migration_says_to_migrate(chdb_store: Store) -> None:
             store.resort_spans()
     finally:
         store.close()
+
+
+def test_resort_refuses_a_table_whose_columns_a_copy_would_lose(chdb_store: Store) -> None:
+    store = fresh_database_store(chdb_store)
+    first = (Migration(1, "otel_traces", (_as_before_issue_6(schema.OTEL_TRACES_DDL),)),)
+    try:
+        store._run(lambda c: migrations.migrate(c, store.database, migrations=first))
+        store.migrate()
+        store._run(lambda c: c.command(
+            f"ALTER TABLE {store.database}.otel_traces ADD COLUMN Extra String"))
+        store.write_spans(to_columns(make_span(timestamp_ns=BASE_NS)))
+        lost = r"only in `\w+`\.otel_traces: \[\('Extra', 'String'\)\]"
+        with pytest.raises(ResortError, match=lost):
+            store.resort_spans()
+        assert store.spans_sorted_by_trace() is False and _count(store, "otel_traces") == 1
+        assert "otel_traces_resorted" not in str(
+            store._run(lambda c: c.command(f"SHOW TABLES FROM {store.database}"))
+        )
+    finally:
+        store.close()
