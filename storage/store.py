@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -54,6 +55,8 @@ from storage.url import DEFAULT_URL, ChdbTarget, parse_storage_url, redact_url
 
 T = TypeVar("T")
 
+DAYS_CHECK_S = 60.0
+
 
 class StoreClosedError(RuntimeError):
     """The store was used after close()."""
@@ -82,8 +85,10 @@ class Store:
         self.cluster = None if cluster is None else check_cluster_name(cluster)
         self._client: Client | None = client
         self._lock = threading.Lock()
-        # Whether otel_traces is sorted by trace, read from the table once it exists.
+        # Whether otel_traces is sorted by trace, read from the table once it exists,
+        # and how many days it holds, read again every DAYS_CHECK_S (trace_by_id).
         self._by_trace: bool | None = None
+        self._days: tuple[float, int] = (-DAYS_CHECK_S, 0)
 
     def __repr__(self) -> str:
         return f"Store(url={redact_url(self.url)!r}, database={self.database!r})"
@@ -209,7 +214,13 @@ class Store:
             if self._by_trace is None:
                 self._by_trace = trace_by_id.sorted_by_trace(c, self.database)
             by_trace = self._by_trace is not False
-            return trace_by_id.fetch_trace(c, self.database, trace_id, by_trace=by_trace)
+            checked, days = self._days
+            if by_trace and time.monotonic() - checked >= DAYS_CHECK_S:
+                days = trace_by_id.daily_partitions(c, self.database)
+                self._days = (time.monotonic(), days)
+            return trace_by_id.fetch_trace(
+                c, self.database, trace_id, by_trace=by_trace, days=days
+            )
 
         return self._run(run)
 

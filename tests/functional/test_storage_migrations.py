@@ -23,6 +23,7 @@ from storage import (
 from storage.commands import print_status
 from storage.connection import connect
 from storage.migrations import MIGRATIONS, Migration
+from storage.queries.trace_by_id import daily_partitions
 from storage.queries.trace_search import render_index_summary_sql
 from storage.resort import ResortError
 from storage.schema import Statement
@@ -330,5 +331,27 @@ def test_resort_refuses_a_table_whose_columns_a_copy_would_lose(chdb_store: Stor
         assert "otel_traces_resorted" not in str(
             store._run(lambda c: c.command(f"SHOW TABLES FROM {store.database}"))
         )
+    finally:
+        store.close()
+
+
+def test_trace_by_id_over_many_days_reads_within_the_traces_extent(chdb_store: Store) -> None:
+    """Past a week of spans, trace by id bounds the time by the trace-id table's
+    extent: a trace across midnight and one on the last day come back whole."""
+    store = fresh_database_store(chdb_store)
+    day = 86_400_000 * MS
+    try:
+        store.migrate()
+        across = new_trace_id()
+        spans = [make_span(trace_id=across, timestamp_ns=BASE_NS + day - MS),
+                 make_span(trace_id=across, timestamp_ns=BASE_NS + day + MS, span_name="late")]
+        last = make_span(timestamp_ns=BASE_NS + 8 * day)
+        filler = [make_span(timestamp_ns=BASE_NS + d * day + 5 * MS) for d in range(9)]
+        store.write_spans(to_columns(*spans, last, *filler))
+        assert store._run(lambda c: daily_partitions(c, store.database)) == 9
+        assert store.get_trace(across) == spans
+        assert store._days[1] == 9  # what get_trace read, so it took the bounded query
+        assert store.get_trace(last.trace_id) == [last]
+        assert store.get_trace(new_trace_id()) == []
     finally:
         store.close()

@@ -183,3 +183,12 @@ def test_longest_spans_bound_the_ranked_spans_by_the_same_filters() -> None:
     bound = where_of(sql).split("AND Duration >= (SELECT min(Duration) FROM (", 1)[1]
     assert "ServiceName = {service:String}" in bound
     assert "ORDER BY Duration DESC LIMIT {longest_spans:UInt32}))" in bound
+
+
+def test_trace_by_id_past_a_week_is_bounded_by_its_extent() -> None:
+    assert render_trace_sql("meshlens", "abc", days=7) == render_trace_sql("meshlens", "abc")
+    sql, params = render_trace_sql("meshlens", "abc", days=8)
+    assert params == {"trace_id": "abc"}
+    assert "SELECT (min(Start), max(End))\n    FROM `meshlens`.otel_traces_trace_id_ts" in sql
+    assert "WHERE TraceId = {trace_id:String}\n  AND Timestamp BETWEEN extent.1 AND extent.2" in sql
+    assert "ServiceOperations" not in sql  # sorted by trace: the time is enough
