@@ -289,7 +289,12 @@ class UpstreamPool:
         return None
 
     def release(self, conn: UpstreamConnection) -> None:
-        """Back to the pool if it can carry another request, closed otherwise."""
+        """Back to the pool if it can carry another request, closed otherwise.
+
+        Release only once the response body was read to its end (``b""`` read, or
+        ``read_received``): the connection's next response reuses the same
+        :class:`BodyStream` (``on_head``), so a reader still holding it would read the
+        next response's bytes."""
         idle = conn.idle_queue
         if idle is None:  # once per connection: hashing an Endpoint runs Python code
             idle = conn.idle_queue = self._idle[conn.endpoint]
