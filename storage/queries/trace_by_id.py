@@ -49,11 +49,10 @@ WHERE TraceId = {{trace_id:String}}
   AND Timestamp BETWEEN extent.1 AND extent.2
 ORDER BY Timestamp, SpanId"""
 
-# A trace written in several batches has one row per batch in the index table.
-# Start/End are span *start* times, so Timestamp BETWEEN them covers every span.
-# Rows written before ServiceOperations existed have none (extent.4): the trace
-# is then read by time alone. An unknown id has the extent (epoch, epoch, [],
-# false), which prunes every partition.
+# BOUNDED_TRACE_SQL's extent, with the trace's (service, operation) pairs: the
+# leading columns of the exporter's sort order. A trace written in several batches
+# has a row per batch in the index table; rows written before ServiceOperations
+# existed have none (extent.4), and the trace is then read by time alone.
 BY_SERVICE_TRACE_SQL = """WITH (
     SELECT (
         min(Start),
