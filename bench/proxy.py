@@ -12,8 +12,9 @@ off, then on (a span per request, every request sampled, RED metrics, spans and
 metrics exported over OTLP/HTTP to the nginx upstream, which answers 200 to every
 POST). Figures: throughput at 16 connections, p50/p99 at 1 connection (added =
 minus direct); the summary puts nginx, the floor and the sidecar side by side.
-Then the two-sidecar hop (client sidecar outbound -> server sidecar inbound,
-telemetry on) at a fixed rate with bench/fixed_rate.py, twice: plaintext, and
+Then at a fixed rate with bench/fixed_rate.py: two nginx reverse proxies
+chained (the reference), and the two-sidecar hop (client sidecar outbound ->
+server sidecar inbound, telemetry on), twice: plaintext, and
 over mTLS with certificates from our own CA (``control.testing.TestCA``;
 bench/tls_sidecar.py runs those sidecars): added p50/p90/p99, and RSS.
 
@@ -211,12 +212,33 @@ def run(duration: int, rate: int) -> dict[str, object]:
                     results[f"meshlens_telemetry_{'on' if telemetry else 'off'}"] = {
                         **figures, "rss_mb": rss_mb(proc.pid)}
             direct = fixed_rate(f"http://127.0.0.1:{app_port}/", rate, duration)
+            results["two_nginx_hop"] = two_nginx_hops(work, app_port, rate, duration, direct)
             results["two_sidecar_hop"] = two_hops(work, app_port, rate, duration, direct)
             results["two_sidecar_hop_mtls"] = two_hops(
                 work, app_port, rate, duration, direct,
                 issue_identities(work, ("client", "server")))
     summarize(results)
     return results
+
+
+def added(hop: dict[str, float], direct: dict[str, float]) -> dict[str, float]:
+    return {f"added_{p}_ms": round(hop[f"{p}_ms"] - direct[f"{p}_ms"], 3)
+            for p in ("p50", "p90", "p99")}
+
+
+def two_nginx_hops(work: Path, app_port: int, rate: int, duration: int,
+                   direct: dict[str, float]) -> dict[str, object]:
+    """The reference for the two-sidecar hop: two nginx reverse proxies (one worker each,
+    keep-alive upstreams) chained on the sidecars' CPU, at the same fixed rate."""
+    second, first = free_port(), free_port()
+    location = 'proxy_pass http://next; proxy_http_version 1.1; proxy_set_header Connection "";'
+    with nginx(work, "hop2", second, location,
+               f"upstream next {{ server 127.0.0.1:{app_port}; keepalive 64; }}", cpu=PROXY_CPU), \
+            nginx(work, "hop1", first, location,
+                  f"upstream next {{ server 127.0.0.1:{second}; keepalive 64; }}", cpu=PROXY_CPU):
+        hop = fixed_rate(f"http://127.0.0.1:{first}/", rate, duration)
+    return {"transport": "plaintext", "direct": direct, "through_two_nginx": hop,
+            **added(hop, direct)}
 
 
 def two_hops(work: Path, app_port: int, rate: int, duration: int, direct: dict[str, float],
@@ -237,8 +259,7 @@ def two_hops(work: Path, app_port: int, rate: int, duration: int, direct: dict[s
         rss = {"client_rss_mb": rss_mb(client_proc.pid), "server_rss_mb": rss_mb(server_proc.pid)}
     return {"transport": "mTLS (client sidecar -> server sidecar)" if tls else "plaintext",
             "telemetry": "on", "direct": direct, "through_two_sidecars": hop, **rss,
-            **{f"added_{p}_ms": round(hop[f"{p}_ms"] - direct[f"{p}_ms"], 3)
-               for p in ("p50", "p90", "p99")}}
+            **added(hop, direct)}
 
 
 def summarize(results: dict[str, object]) -> None:
