@@ -147,6 +147,8 @@ BAD_REQUESTS = {
     "upgrade_with_body": b"POST / HTTP/1.1\r\nHost: c\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
                          b"Content-Length: 1\r\n\r\na",
     "bad_request_line": b"GET /a b c HTTP/1.1\r\nHost: c\r\n\r\n",
+    "cr_in_target": b"GET /a\rb HTTP/1.1\r\nHost: c\r\n\r\n",
+    "cr_in_method": b"GE\rT / HTTP/1.1\r\nHost: c\r\n\r\n",
     "http2_preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "garbage": b"\x00\x01\x02 garbage\r\n\r\n",
     "smuggled_after_cl_te": b"POST / HTTP/1.1\r\nHost: c\r\nContent-Length: 35\r\n"
@@ -285,6 +287,10 @@ RESPONSES = {
     "bad_name": b"HTTP/1.1 200 OK\r\nBad Name: 1\r\nContent-Length: 1\r\n\r\na",
     "bad_chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     "no_reason": b"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\na",
+    "cr_in_reason": b"HTTP/1.1 200 O\rK\r\nContent-Length: 1\r\n\r\na",
+    "cl_only": b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 1\r\n\r\na",
+    "connection_first": b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n"
+                        b"\r\na",
     "too_many": b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * (MAX_HEADERS + 1) + b"\r\n",
     "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
 }
