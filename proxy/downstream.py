@@ -32,6 +32,7 @@ from proxy.tls_records import joins_pieces
 
 if TYPE_CHECKING:
     from proxy.accept import Listener
+    from proxy.inline_forward import InlineForward
 
 log = logging.getLogger("proxy.accept")  # the accept stage's log, as before the split
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -73,6 +74,8 @@ class Downstream(asyncio.Protocol):
         # the inbound handler's span attributes for this connection's requests, with the
         # Host value and HTTP version they were made for (proxy.inbound)
         self.span_attributes: tuple[bytes, str, dict[str, str | int]] | None = None
+        # serves this connection's bodyless requests in turn (proxy.inline_forward)
+        self.inline_forward: InlineForward | None = None
         self.closed = False
         self._join_pieces = False  # see writelines
 

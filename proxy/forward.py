@@ -183,11 +183,12 @@ def relay_received(exchange: Exchange, conn: UpstreamConnection, response: Respo
     raw, length = response.raw_head, response.content_length
     if (raw is not None and length is not None and response.framing is Framing.LENGTH
             and not exchange.close_after and exchange.head.version == "1.1"):
-        # the usual answer: what _downstream_head makes of it, without the call
-        head = b"%bContent-Length: %d\r\n\r\n" % (raw, length)
-        chunked_out = False
-    else:
-        head, chunked_out = _downstream_head(exchange, response)
+        # the usual answer: what _downstream_head makes of it, without the call; a whole
+        # body framed by its length is that long
+        exchange.conn.writelines([b"%bContent-Length: %d\r\n\r\n" % (raw, length),
+                                  *conn.body.read_received()])
+        return length
+    head, chunked_out = _downstream_head(exchange, response)
     chunks = conn.body.read_received()
     size = sum(map(len, chunks))
     if chunked_out:

@@ -29,38 +29,58 @@ from proxy.forward import Answered, AttemptFailed, Outcome, fail, relay, relay_r
 from proxy.http_codec import HttpError, ResponseHead
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamReset
 
-Done = Callable[[Outcome | None], None]
+Done = Callable[[Outcome | None], object]  # what it returns is not read
 log = logging.getLogger(__name__)
 
 
+def forward_inline(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, request: bytes,
+                   done: Done | None) -> None:
+    """Forward ``exchange`` (bodyless) to ``endpoint``; ``request`` is its serialized head,
+    the whole request, and ``done`` (None: nothing to report) gets the outcome."""
+    downstream = exchange.conn
+    forward = downstream.inline_forward
+    if forward is None:  # one per connection, which has one inline exchange at a time
+        forward = downstream.inline_forward = InlineForward()
+    forward.start(exchange, pool, endpoint, request, done)
+
+
 class InlineForward:
-    """One bodyless exchange forwarded from callbacks; see the module docstring."""
+    """Bodyless exchanges forwarded from callbacks, one at a time; see the module docstring.
+
+    A downstream connection keeps one (:func:`forward_inline`), cheaper to restart than
+    to make, and :meth:`start` makes it serve the next exchange once the last is done:
+    the connection offers no inline exchange while one is in flight, here or in the
+    worker. Between exchanges it still holds the last one's references."""
 
     __slots__ = ("_conn", "_done", "_endpoint", "_exchange", "_finished", "_pool",
                  "_request", "_running")
 
-    def __init__(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
-                 request: bytes, done: Done | None) -> None:
-        self._exchange = exchange
-        self._pool = pool
-        self._endpoint = endpoint
-        self._request = request  # the serialized head: the whole request
-        self._done = done  # None: there is nothing to report
+    _exchange: Exchange
+    _pool: UpstreamPool
+    _endpoint: Endpoint
+    _request: bytes
+
+    def __init__(self) -> None:
+        self._done: Done | None = None
         self._conn: UpstreamConnection | None = None
         self._running = False  # the rest runs as a coroutine in the worker
-        self._finished = False
+        self._finished = True  # no exchange yet
 
-    def start(self) -> None:
+    def start(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
+              request: bytes, done: Done | None) -> None:
         """Write the request now on an idle connection, or continue in the worker."""
-        self._exchange.conn.inline = self
-        conn = self._pool.take_idle(self._endpoint)
+        self._exchange, self._pool, self._endpoint = exchange, pool, endpoint
+        self._request = request  # the serialized head: the whole request
+        self._done = done  # None: there is nothing to report
+        self._running = self._finished = False
+        exchange.conn.inline = self
+        conn = self._conn = pool.take_idle(endpoint)
         if conn is None:
             self._continue(self._send)
             return
-        self._conn = conn
-        conn.begin(head_request=self._exchange.head.method == b"HEAD")
+        conn.begin(head_request=exchange.head.method == b"HEAD")
         conn.on_response = self._on_response
-        conn.write(self._request)
+        conn.write(request)
 
     def cancel(self) -> None:
         """The client went away: drop the upstream exchange (once the rest runs in the

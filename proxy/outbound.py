@@ -29,7 +29,7 @@ from proxy.inbound import (
     trace_source,
     with_trace_headers,
 )
-from proxy.inline_forward import InlineForward
+from proxy.inline_forward import forward_inline
 from proxy.interception import OriginalDestinations
 from proxy.resilience.route_guard import RouteGuard, RouteGuards
 from proxy.route import RequestPicks, RouteTable, host_and_port
@@ -82,20 +82,28 @@ class OutboundHandler:
             redirected = self.original_destinations.host_for(original_dst)
             if redirected is not None:
                 host = redirected
-        path = target_path(target)
         telemetry = self._telemetry
-        hop = telemetry.start_hop(
-            "outbound", head.method, path, trace_source(head) if head.traced else NO_TRACE_HEADERS,
-            {
-                "server.address": host,
-                "server.port": port or 80,
-                "url.scheme": "http",
-                "network.protocol.version": "1.1",
-            } if telemetry.enabled else {},
-        )
+        # the path is for the span and for routes that match on it: made only for those
+        path = target_path(target) if telemetry.enabled else None
+        if not head.traced and not telemetry.enabled:
+            hop = UNTRACED  # no span and no trace context to pass on: what start_hop returns
+        else:
+            hop = telemetry.start_hop(
+                "outbound", head.method, path or "",
+                trace_source(head) if head.traced else NO_TRACE_HEADERS,
+                {
+                    "server.address": host,
+                    "server.port": port or 80,
+                    "url.scheme": "http",
+                    "network.protocol.version": "1.1",
+                } if telemetry.enabled else {},
+            )
         picks: RequestPicks | None = None
         try:
-            route = self.routes.match(host, head, path)
+            route = self.routes.catch_all.get(host)
+            if route is None:
+                route = self.routes.match(host, head,
+                                          path if path is not None else target_path(target))
             if route is None:
                 hop.set_destination("unknown", "no_route")
                 finish_outbound(hop, None, fail(exchange, 503, "no_route"))
@@ -130,8 +138,9 @@ class OutboundHandler:
             finish_outbound(hop, picks, None)
             raise
         if inline:
-            InlineForward(exchange, self._pool, endpoint, request,
-                          partial(finish_outbound, hop, picks)).start()
+            # an untraced hop records nothing (no ejection events): only the picks to close
+            done = picks.finish if hop is UNTRACED else partial(finish_outbound, hop, picks)
+            forward_inline(exchange, self._pool, endpoint, request, done)
             return None
         return partial(self._forward, exchange, hop, picks, endpoint, request)
 

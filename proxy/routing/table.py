@@ -185,13 +185,14 @@ class RouteTable:
                 raise ValueError(f"route for {route.host!r}: no destination {route.service!r}")
             same_host = self._by_host.setdefault(route.host.lower(), [])
             same_host.append(RouteTarget(route, destination, clock, rng, len(same_host)))
-        # hosts whose first route takes every request: matched without asking it
-        self._catch_all = {host: same_host[0] for host, same_host in self._by_host.items()
-                           if same_host[0].matches.matches_everything}
+        # hosts whose first route takes every request: matched without asking it (nor
+        # making the path it would be asked with)
+        self.catch_all = {host: same_host[0] for host, same_host in self._by_host.items()
+                          if same_host[0].matches.matches_everything}
 
     def match(self, host: str, head: RequestHead, path: str) -> RouteTarget | None:
         """The first route for ``host`` (lowercase, no port) whose match holds, or None."""
-        route = self._catch_all.get(host)
+        route = self.catch_all.get(host)
         if route is not None:
             return route
         for route in self._by_host.get(host, ()):

@@ -114,6 +114,30 @@ async def test_a_kept_alive_connection_dropped_by_the_upstream_is_replaced() -> 
     assert upstream.requests == [(1, 1), (1, 2), (2, 1), (2, 2)]
 
 
+async def test_one_connection_s_requests_in_turn_whichever_way_each_went() -> None:
+    """A downstream connection's inline forward is reused: one exchange after another,
+    the second sent again from the worker (its kept-alive upstream dropped it)."""
+    def answer(state: Upstream, conn: int, nth: int, reader: asyncio.StreamReader,
+               writer: asyncio.StreamWriter) -> None:
+        if conn == 1 and nth == 2:
+            writer.close()
+        else:
+            writer.write(OK)
+
+    async with scripted_upstream(answer) as upstream, inbound_sidecar(upstream.port) as (
+            sidecar, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", sidecar.inbound_port)
+        try:
+            for n in range(4):
+                writer.write(get(f"/{n}"))
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+                assert await reader.readexactly(2) == b"ok"
+        finally:
+            writer.close()
+    assert upstream.requests == [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3)]
+
+
 async def test_an_answer_still_streaming_is_relayed_to_its_end() -> None:
     async def answer(state: Upstream, conn: int, nth: int, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
