@@ -7,7 +7,7 @@ must not grow memory without bound: past ``max_series`` new label sets are
 counted in one ``other`` series per direction and status class, and each such
 request increments ``overflowed``.
 
-The request path only does a dict lookup, a bisect and three additions; readers
+The request path only does a dict lookup, a bisect and two additions; readers
 (the Prometheus page, the OTLP export task) take a :meth:`snapshot`.
 """
 
@@ -42,10 +42,9 @@ def status_class(status: int | None) -> str:
 
 
 class _Series:
-    __slots__ = ("buckets", "count", "sum_ms")
+    __slots__ = ("buckets", "sum_ms")  # the count is the buckets' sum, made by snapshot
 
     def __init__(self) -> None:
-        self.count = 0
         self.sum_ms = 0.0
         self.buckets = [0] * (len(BUCKETS_MS) + 1)
 
@@ -89,7 +88,6 @@ class RedMetrics:
         series = self._series.get(labels)
         if series is None:
             series = self._new_series(labels)
-        series.count += 1
         series.sum_ms += duration_ms
         series.buckets[bisect_left(_BOUNDS, duration_ms)] += 1
 
@@ -111,10 +109,10 @@ class RedMetrics:
     def snapshot(self) -> RedSnapshot:
         """A consistent-enough copy for readers in other threads (dict copy is atomic
         under the GIL; a series read while it is updated may lag by one request)."""
-        items = list(self._series.items())
-        return RedSnapshot(
-            start_ns=self.start_ns, time_ns=self._clock_ns(),
-            series=tuple(SeriesSnapshot(labels, s.count, s.sum_ms, tuple(s.buckets))
-                         for labels, s in items),
-            overflowed=self.overflowed, max_series=self.max_series,
-        )
+        series = []
+        for labels, values in list(self._series.items()):
+            buckets = tuple(values.buckets)
+            series.append(SeriesSnapshot(labels, sum(buckets), values.sum_ms, buckets))
+        return RedSnapshot(start_ns=self.start_ns, time_ns=self._clock_ns(),
+                           series=tuple(series), overflowed=self.overflowed,
+                           max_series=self.max_series)
