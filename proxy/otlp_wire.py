@@ -9,6 +9,7 @@ is a valid ``ExportTraceServiceRequest``; tests decode it with the proto classes
 from __future__ import annotations
 
 import struct
+from binascii import unhexlify
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ _CACHE_LIMIT = 4096
 _pairs: dict[tuple[str, str | int], bytes] = {}
 _fields: dict[tuple[int, tuple[str, str | int]], bytes] = {}
 _sets: dict[tuple[int, tuple[tuple[str, str | int], ...]], bytes] = {}
-_names: dict[str, bytes] = {}
+_names: dict[bytes, bytes] = {}  # by request method
 
 
 def _varint(value: int) -> bytes:
@@ -89,22 +90,21 @@ def _attribute_fields(tag: int, values: Mapping[str, str | int]) -> bytes:
 
 
 def _span(hop: Hop) -> bytes:
-    parts = [b"\x0a\x10", hop.trace_id.to_bytes(16, "big"),
-             b"\x12\x08", hop.span_id.to_bytes(8, "big")]
+    parts = [b"\x0a\x10", unhexlify(hop.trace_hex), b"\x12\x08", unhexlify(hop.span_hex)]
     if hop.tracestate:
         parts.append(_field(0x1A, hop.tracestate.encode()))
     flags = 0x100 | (hop.flags & 0xFF)
     if hop.parent_span_id:
         parts += (b"\x22\x08", hop.parent_span_id.to_bytes(8, "big"))
         flags |= 0x200  # the parent is remote
-    name = _names.get(hop.name)
+    name = _names.get(hop.method)
     if name is None:
-        name = _names[hop.name] = _field(0x2A, hop.name.encode())
+        name = _names[hop.method] = _field(0x2A, hop.name.encode())
         if len(_names) > _CACHE_LIMIT:
             _names.clear()
     # kind (a one-byte varint), start and end times in one pack
     parts += (name, _KIND_TIMES(0x30, hop.kind, 0x39, hop.start_ns, 0x41, hop.end_ns),
-              _attributes(0x4A, hop.attributes))
+              _attributes(0x4A, hop.span_attributes()))
     for at, event_name, values in hop.events or ():
         event = (b"\x09" + _FIXED64(at) + _field(0x12, event_name.encode())
                  + _attributes(0x1A, values))

@@ -29,13 +29,14 @@ def to_readable_spans(hops: Sequence[Hop], resource: Resource | dict[str, str]
     for hop in hops:
         state = TraceState.from_header([hop.tracestate]) if hop.tracestate else None
         flags = TraceFlags(hop.flags & 0x01)
-        parent = SpanContext(hop.trace_id, hop.parent_span_id, is_remote=True,
+        trace_id = hop.trace_id
+        parent = SpanContext(trace_id, hop.parent_span_id, is_remote=True,
                              trace_flags=flags, trace_state=state) if hop.parent_span_id else None
         out.append(ReadableSpan(
             name=hop.name,
-            context=SpanContext(hop.trace_id, hop.span_id, is_remote=False, trace_flags=flags,
+            context=SpanContext(trace_id, hop.span_id, is_remote=False, trace_flags=flags,
                                 trace_state=state),
-            parent=parent, resource=sdk_resource, attributes=dict(hop.attributes),
+            parent=parent, resource=sdk_resource, attributes=hop.span_attributes(),
             events=[Event(name, dict(values), at) for at, name, values in hop.events or ()],
             kind=_KINDS[hop.kind],
             status=Status(StatusCode.ERROR) if hop.error else Status(StatusCode.UNSET),

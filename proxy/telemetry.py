@@ -1,8 +1,9 @@
 """Per-hop spans and RED metrics: a SERVER span inbound, a CLIENT span outbound.
 
-The request path only fills a slotted :class:`Hop` (ids from ``random``, two
-clock reads, an attribute dict) and, when it finishes, appends it to a queue and
-adds to the RED counters. Encoding and export happen in batches in the
+The request path only fills a slotted :class:`Hop` with raw facts (ids drawn in
+batches, two clock reads, method, path, status) and, when it finishes, appends it
+to a queue and adds to the RED counters. Attributes, names and statuses derived
+from those facts, encoding and export happen in batches in the
 :class:`~proxy.span_export.ExportWorker` task, a slice at a time between turns
 of the event loop: OTLP protobuf built directly from the records, or, when an
 SDK ``SpanExporter`` is injected (tests hand in the SDK's InMemorySpanExporter),
@@ -14,7 +15,7 @@ span but still a new span id and RED counts.
 
 from __future__ import annotations
 
-import random
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from proxy.config import SidecarConfig
 from proxy.metrics.red import STATUS_CLASSES, RedMetrics
 from proxy.trace_context import (
     NO_CONTEXT,
+    draw_ids,
     extract,
     format_b3_multi,
     format_b3_single,
@@ -44,45 +46,107 @@ EXPORT_BATCH = 1024  # spans per export request; this many queued wakes the expo
 _METHODS = {m.encode(): (m, m) for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT",
                                          "OPTIONS", "TRACE", "PATCH")}
 _OTHER_METHOD = ("_OTHER", "HTTP")
-_random_bits = random.getrandbits
+_FLAGS_HEX = [b"%02x" % flags for flags in range(256)]
+# ids for new spans, drawn in batches (a process forked from this one draws its own)
+_fresh_ids: list[tuple[bytes, bytes]] = []
+os.register_at_fork(after_in_child=_fresh_ids.clear)
 
 
 class Hop:
-    """One span in flight, the trace headers to send onwards and the RED labels."""
+    """One span in flight, the trace headers to send onwards and the RED labels.
 
-    __slots__ = ("_telemetry", "attributes", "b3", "destination", "end_ns", "error",
-                 "events", "flags", "kind", "name", "parent_span_id", "recorded", "route",
-                 "source", "span_id", "start_ns", "trace_id", "tracestate", "version")
+    The request path records raw facts only (method, path, status, error type, clock
+    readings); the span's name, its request and response attributes and its status
+    are derived from them when the span is exported (:meth:`span_attributes`).
+    :meth:`Telemetry.start_hop` fills every field: a class without ``__init__`` is
+    made for a fraction of what a call with a dozen arguments costs.
+    """
 
-    def __init__(self, telemetry: Telemetry | None, kind: int, name: str, trace_id: int,
-                 span_id: int, parent_span_id: int, flags: int, tracestate: str | None,
-                 b3: str | None, attributes: dict[str, str | int]) -> None:
-        self._telemetry = telemetry
-        self.kind = kind
-        self.name = name
-        self.trace_id, self.span_id, self.parent_span_id = trace_id, span_id, parent_span_id
-        self.flags = flags
-        self.tracestate = tracestate
-        self.b3 = b3
-        self.attributes = attributes
-        self.events: list[tuple[int, str, dict[str, str | int]]] | None = None
-        self.recorded = telemetry is not None and bool(flags & 0x01)
-        self.start_ns = telemetry.clock_ns() if telemetry is not None else 0
-        self.end_ns = 0
-        self.error = False
-        self.source = self.destination = self.route = self.version = ""
+    __slots__ = ("_telemetry", "attributes", "b3", "destination", "end_ns", "error_type",
+                 "events", "fixed", "flags", "kind", "method", "parent_span_id", "path",
+                 "route", "source", "span_hex", "start_ns", "status", "trace_hex",
+                 "tracestate", "version")
+
+    _telemetry: Telemetry | None
+    attributes: dict[str, str | int]  # the caller's; the request's own are added on export
+    b3: str | None
+    destination: str
+    end_ns: int
+    error_type: str | None  # as given to finish: None when the status tells
+    events: list[tuple[int, str, dict[str, str | int]]] | None
+    fixed: int  # attributes the hop started with: the request's own follow them
+    flags: int
+    kind: int
+    method: bytes
+    parent_span_id: int
+    path: str
+    route: str
+    source: str
+    span_hex: bytes  # b"%016x" % span id, as traceparent carries it
+    start_ns: int
+    status: int | None
+    trace_hex: bytes  # b"%032x" % trace id; empty: no trace context at all
+    tracestate: str | None
+    version: str
+
+    @property
+    def trace_id(self) -> int:
+        return int(self.trace_hex, 16) if self.trace_hex else 0
+
+    @property
+    def span_id(self) -> int:
+        return int(self.span_hex, 16) if self.span_hex else 0
+
+    @property
+    def name(self) -> str:
+        return (_METHODS.get(self.method) or _OTHER_METHOD)[1]
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the span is kept for export (the caller did not say "not sampled")."""
+        return bool(self.flags & 0x01)
+
+    @property
+    def error(self) -> bool:
+        return self.effective_error_type() is not None
+
+    def effective_error_type(self) -> str | None:
+        """``error.type``: the reason given, else the status when it is an error for
+        this side of the hop (5xx for a server, 4xx and 5xx for a client)."""
+        if self.error_type is not None:
+            return self.error_type
+        status = self.status
+        if status is not None and status >= (500 if self.kind == SERVER else 400):
+            return str(status)
+        return None
+
+    def span_attributes(self) -> dict[str, str | int]:
+        """The span's attributes in the order they were once set on the request path:
+        the caller's first ones, the request's, later ones, the response's."""
+        items = list(self.attributes.items())
+        attributes = dict(items[:self.fixed])
+        attributes["http.request.method"] = (_METHODS.get(self.method) or _OTHER_METHOD)[0]
+        attributes["url.path"] = self.path
+        attributes["meshlens.direction"] = "inbound" if self.kind == SERVER else "outbound"
+        attributes.update(items[self.fixed:])
+        if self.status is not None:
+            attributes["http.response.status_code"] = self.status
+        error_type = self.effective_error_type()
+        if error_type is not None:
+            attributes["error.type"] = error_type
+        return attributes
 
     @property
     def traceparent(self) -> str | None:
         return format_traceparent(self.trace_id, self.span_id, self.flags) \
-            if self.trace_id else None
+            if self.trace_hex else None
 
     def trace_headers(self) -> Headers:
         """``traceparent`` (and ``tracestate``), plus B3 in the form the caller used."""
-        if not self.trace_id:
+        if not self.trace_hex:
             return []
-        out: Headers = [(b"traceparent", b"00-%032x-%016x-%02x" % (
-            self.trace_id, self.span_id, self.flags & 0xFF))]
+        out: Headers = [(b"traceparent", b"00-%s-%s-%s" % (
+            self.trace_hex, self.span_hex, _FLAGS_HEX[self.flags & 0xFF]))]
         if self.tracestate:
             out.append((b"tracestate", self.tracestate.encode("ascii")))
         if self.b3 == "single":
@@ -93,14 +157,13 @@ class Hop:
 
     def trace_lines(self) -> bytes:
         """:meth:`trace_headers` as header lines (each ending CRLF), ready to write: the
-        usual single ``traceparent`` formatted once (as :func:`format_traceparent`, in
-        bytes), with no list in between."""
-        if not self.trace_id:
+        usual single ``traceparent`` from the ids' hex made with them, no list between."""
+        if not self.trace_hex:
             return b""
         if self.tracestate or self.b3:
             return b"".join([b"%s: %s\r\n" % pair for pair in self.trace_headers()])
-        return b"traceparent: 00-%032x-%016x-%02x\r\n" % (
-            self.trace_id, self.span_id, self.flags & 0xFF)
+        return b"traceparent: 00-%s-%s-%s\r\n" % (self.trace_hex, self.span_hex,
+                                                    _FLAGS_HEX[self.flags & 0xFF])
 
     def set_attribute(self, key: str, value: str | int) -> None:
         self.attributes[key] = value
@@ -113,7 +176,7 @@ class Hop:
         """Note something that happened during the hop: ``retry``, ``ejection``,
         ``fault.delay``, ``fault.abort``, ``timeout`` ... (no-op without telemetry)."""
         telemetry = self._telemetry
-        if telemetry is None or not self.recorded:
+        if telemetry is None or not self.flags & 0x01:
             return
         if self.events is None:
             self.events = []
@@ -136,20 +199,12 @@ class Hop:
         if telemetry is None:
             return
         self.end_ns = end = telemetry.clock_ns()
-        attributes = self.attributes
-        if status is not None:
-            attributes["http.response.status_code"] = status
-        threshold = 500 if self.kind == SERVER else 400
-        if error_type is None and status is not None and status >= threshold:
-            error_type = str(status)
-        if error_type is not None:
-            attributes["error.type"] = error_type
-            self.error = True
+        self.status, self.error_type = status, error_type
         telemetry.red.record(
             ("inbound" if self.kind == SERVER else "outbound", self.source, self.destination,
              self.route, self.version, STATUS_CLASSES.get(status, "none")),
             (end - self.start_ns) / 1e6)
-        if self.recorded:
+        if self.flags & 0x01:
             spans = telemetry.spans
             queued = len(spans)
             if queued < MAX_QUEUED_SPANS:
@@ -179,7 +234,18 @@ class _Untraced(Hop):
         return None
 
 
-UNTRACED: Hop = _Untraced(None, CLIENT, "", 0, 0, 0, 0, None, None, {})
+def _untraced() -> Hop:
+    hop = _Untraced()
+    hop._telemetry, hop.kind, hop.method, hop.path, hop.attributes, hop.fixed = \
+        None, CLIENT, b"", "", {}, 0
+    hop.trace_hex, hop.span_hex, hop.parent_span_id, hop.flags = b"", b"", 0, 0
+    hop.tracestate = hop.b3 = hop.events = hop.status = hop.error_type = None
+    hop.start_ns = hop.end_ns = 0
+    hop.source = hop.destination = hop.route = hop.version = ""
+    return hop
+
+
+UNTRACED: Hop = _untraced()
 
 
 class Telemetry:
@@ -213,27 +279,37 @@ class Telemetry:
     def start_hop(self, direction: Direction, method: bytes, path: str, headers: Headers,
                   attributes: dict[str, str | int]) -> Hop:
         """Start the hop's span as a child of the incoming trace context (if valid)."""
-        kind = SERVER if direction == "inbound" else CLIENT
         incoming = extract(headers) if headers else NO_CONTEXT
         parent = incoming.parent
+        owner: Telemetry | None = self
         if not self.enabled:  # no span of our own: the caller's context goes on as it is
             if parent is None:
                 return UNTRACED
-            return Hop(None, kind, "", parent.trace_id, parent.span_id, 0, parent.flags,
-                       incoming.tracestate, incoming.b3, attributes)
-        known, name = _METHODS.get(method) or _OTHER_METHOD
-        attributes["http.request.method"] = known
-        attributes["url.path"] = path
-        attributes["meshlens.direction"] = direction
-        if parent is None:
-            trace_id, parent_id, flags = _random_bits(128) or 1, 0, 1
+            owner, parent_id, flags = None, 0, parent.flags
+            trace_hex, span_hex = b"%032x" % parent.trace_id, b"%016x" % parent.span_id
         else:
-            trace_id, parent_id, flags = parent.trace_id, parent.span_id, parent.flags & 0x01
-        hop = Hop(self, kind, name, trace_id, _random_bits(64) or 1, parent_id, flags,
-                  incoming.tracestate, incoming.b3, attributes)
-        if kind == SERVER:
+            fresh = _fresh_ids
+            if not fresh:
+                fresh += draw_ids()
+            trace_hex, span_hex = fresh.pop()
+            if parent is None:
+                parent_id, flags = 0, 1
+            else:
+                trace_hex = b"%032x" % parent.trace_id
+                parent_id, flags = parent.span_id, parent.flags & 0x01
+        hop = Hop()
+        hop._telemetry, hop.method, hop.path, hop.attributes, hop.fixed = \
+            owner, method, path, attributes, len(attributes)
+        hop.trace_hex, hop.span_hex, hop.parent_span_id, hop.flags = \
+            trace_hex, span_hex, parent_id, flags
+        hop.tracestate, hop.b3 = incoming.tracestate, incoming.b3
+        hop.events = hop.status = hop.error_type = None
+        hop.start_ns, hop.end_ns = self.clock_ns() if owner is not None else 0, 0
+        if direction == "inbound":
+            hop.kind, hop.route = SERVER, ""
             hop.source, hop.destination, hop.version = self._server_labels
         else:
+            hop.kind, hop.route, hop.version = CLIENT, "", ""
             hop.source, hop.destination = self._client_labels
         return hop
 

@@ -47,3 +47,23 @@ def test_hops_round_trip_through_the_proto_classes() -> None:
                                                                       "reason": "503"}
     assert (second.name, second.kind, second.status.code) == ("HTTP", 3, 0)
     assert second.parent_span_id == b"" and len(second.trace_id) == 16
+
+
+def test_span_attributes_are_derived_in_the_order_they_were_once_set() -> None:
+    """The request's own attributes follow the caller's first ones and precede later
+    ones, the response's come last: as when the request path set them one by one."""
+    config = SidecarConfig(service="s", version="v1", app_port=1, telemetry=False)
+    telemetry = Telemetry(config)
+    telemetry.enabled = True
+    hop = telemetry.start_hop("outbound", b"BREW", "/pot", [], {"server.address": "tea"})
+    hop.attributes["peer.service"] = "tea"
+    hop.finish(None, "timeout")
+    assert list(hop.span_attributes().items()) == [
+        ("server.address", "tea"), ("http.request.method", "_OTHER"), ("url.path", "/pot"),
+        ("meshlens.direction", "outbound"), ("peer.service", "tea"), ("error.type", "timeout")]
+    served = telemetry.start_hop("inbound", b"GET", "/", [], {})
+    served.finish(404)  # an error for a client, not for a server
+    assert not served.error and served.span_attributes()["http.response.status_code"] == 404
+    called = telemetry.start_hop("outbound", b"GET", "/", [], {})
+    called.finish(404)
+    assert called.error and called.span_attributes()["error.type"] == "404"

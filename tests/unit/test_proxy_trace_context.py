@@ -99,3 +99,16 @@ def test_extract_prefers_a_valid_traceparent_and_falls_back_to_b3() -> None:
     fallback = extract([(b"traceparent", b"garbage"), (b"B3", b3)])
     assert fallback.parent is not None and fallback.parent.span_id == 0xA2FB4A1D1A96D312
     assert extract([]).parent is None and extract([]).b3 is None
+
+
+def test_drawn_ids_are_lowercase_hex_random_and_distinct() -> None:
+    from proxy.trace_context import IDS_PER_DRAW, draw_ids
+
+    ids = draw_ids() + draw_ids()
+    assert len(ids) == 2 * IDS_PER_DRAW
+    traces, spans = {t for t, _ in ids}, {s for _, s in ids}
+    assert len(traces) == len(spans) == len(ids)  # 2^-100 odds of a false alarm
+    for trace_hex, span_hex in ids:
+        assert len(trace_hex) == 32 and len(span_hex) == 16
+        assert set(trace_hex + span_hex) <= set(b"0123456789abcdef")
+        assert int(trace_hex, 16) and int(span_hex, 16)
