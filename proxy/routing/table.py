@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from proxy.clock import Clock, SystemClock
@@ -30,7 +30,7 @@ from proxy.health.endpoint_state import EndpointState
 from proxy.health.outlier_ejection import Ejection
 from proxy.http_codec import RequestHead
 from proxy.resilience.config import RoutePolicy
-from proxy.routing.destination import Destination
+from proxy.routing.destination import Destination, time_source
 from proxy.routing.destination_config import DestinationConfig, Endpoint
 from proxy.routing.match import RequestMatcher
 from proxy.routing.route_config import Route
@@ -65,14 +65,14 @@ class RequestPicks:
     """The endpoints picked for one request, one per attempt; the split's version
     is chosen once, so retries stay on it."""
 
-    __slots__ = ("_route", "_started", "_state", "ejections", "version")
+    __slots__ = ("_ejections", "_route", "_started", "_state", "version")
 
     def __init__(self, route: RouteTarget) -> None:
         self._route = route
         self._state: EndpointState | None = None  # the current attempt's, until reported
         self._started = 0.0  # when it was picked
         self.version: str | None = None
-        self.ejections: list[Ejection] = []
+        self._ejections: list[Ejection] | None = None  # made by the first (rarely any)
 
     def __call__(self) -> Endpoint:
         if self._state is not None:
@@ -82,7 +82,7 @@ class RequestPicks:
         if version is None and route._versions:
             version = self.version = route.choose_version()
         state = self._state = route.destination.pick(version)
-        self._started = route._clock.monotonic()
+        self._started = route._now()
         return state.address
 
     def report(self, status: int | None, error: str | None) -> None:
@@ -91,7 +91,7 @@ class RequestPicks:
         if self._state is not None:
             self.finish(_Attempt(status, error))
 
-    def finish(self, outcome: Result | None) -> list[Ejection]:
+    def finish(self, outcome: Result | None) -> Sequence[Ejection]:
         """Report the last attempt (None: the downstream went away first); every
         ejection this request caused."""
         state, self._state = self._state, None
@@ -101,17 +101,19 @@ class RequestPicks:
                 ejection = destination.report(state, None, None, None)
             else:
                 ejection = destination.report(state, outcome.status, outcome.error,
-                                              self._route._clock.monotonic() - self._started)
+                                              self._route._now() - self._started)
             if ejection is not None:
-                self.ejections.append(ejection)
-        return self.ejections
+                if self._ejections is None:
+                    self._ejections = []
+                self._ejections.append(ejection)
+        return self._ejections or ()
 
 
 class RouteTarget:
     """One route at run time."""
 
-    __slots__ = ("_clock", "_cumulative", "_rng", "_versions", "config", "destination",
-                 "host", "key", "matches", "policy", "service")
+    __slots__ = ("_clock", "_cumulative", "_now", "_rng", "_versions", "config",
+                 "destination", "host", "key", "matches", "policy", "service")
 
     def __init__(self, config: Route, destination: Destination, clock: Clock,
                  rng: random.Random, position: int = 0) -> None:
@@ -125,6 +127,7 @@ class RouteTarget:
         self.matches = RequestMatcher(config.match)
         self.destination = destination
         self._clock = clock
+        self._now = time_source(clock)
         self._rng = rng
         parts = [p for p in config.split if p.weight > 0]
         for part in parts:
