@@ -62,6 +62,22 @@ class OutboundHandler:
     def inline(self, exchange: Exchange) -> bool:
         """The same for a bodyless request, from the parser callback: plain forwarding
         goes inline (proxy.inline_forward), a route's policy continues in the worker."""
+        head = exchange.head
+        if (not head.traced and not self._telemetry.enabled and head.target[:1] == b"/"
+                and exchange.conn.original_dst is None):
+            # the usual request (no span, no trace context to pass on, origin-form, not
+            # redirected) to a host whose one route has no policy: what _route does for
+            # it, without the decisions it does not need
+            noted = head.noted
+            host_value = noted[0][1] if noted and noted[0][0] == b"host" \
+                else head.header(b"host")
+            route = self.routes.catch_all.get(host_and_port(host_value or b"")[0])
+            if route is not None and \
+                    self.guards.for_route(route.key, route.service, route.policy) is None:
+                picks = RequestPicks(route)
+                request = forwarded_request_head(head, head.target, b"")
+                forward_inline(exchange, self._pool, picks(), request, picks.finish)
+                return True
         rest = self._route(exchange, inline=True)
         if rest is not None:
             exchange.conn.inline_continue(rest)
@@ -114,7 +130,9 @@ class OutboundHandler:
                 # hop.set_attribute and set_destination, without the calls
                 hop.attributes["peer.service"] = route.service
                 hop.destination, hop.route = route.service, route.host
-            picks = route.picks()  # health and latency of each picked endpoint are reported
+            # health and latency of each picked endpoint are reported (route.picks(), without
+            # the call)
+            picks = RequestPicks(route)
             guard = self.guards.for_route(route.key, route.service, route.policy)
             if guard is not None or authority is not None:
                 headers = with_trace_headers(head, hop)
