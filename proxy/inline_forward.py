@@ -109,10 +109,13 @@ class InlineForward:
             return
         size = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
-        if self._done is None:  # nothing to report: no Outcome to make
-            self._finished = True
-        else:
-            self._finish(Outcome(response.status, None, size))
+        self._finished = True  # what _finish does, without the call
+        done = self._done
+        if done is not None:  # else nothing to report: no Outcome to make
+            try:
+                done(Outcome(response.status, None, size))
+            except Exception:  # from a protocol callback: log it, never break the connection
+                log.exception("finishing a forwarded exchange failed")
         self._exchange.conn.inline_done()
 
     def _finish(self, outcome: Outcome | None) -> None:
