@@ -30,18 +30,21 @@ from proxy.http_codec import HttpError, ResponseHead
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool, UpstreamReset
 
 Done = Callable[[Outcome | None], object]  # what it returns is not read
+Relayed = Callable[[int], object]  # the status of an answer relayed whole
 log = logging.getLogger(__name__)
 
 
 def forward_inline(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, request: bytes,
-                   done: Done | None) -> None:
+                   done: Done | None, relayed: Relayed | None = None) -> None:
     """Forward ``exchange`` (bodyless) to ``endpoint``; ``request`` is its serialized head,
-    the whole request, and ``done`` (None: nothing to report) gets the outcome."""
+    the whole request, and ``done`` (None: nothing to report) gets the outcome; or, given
+    ``relayed``, that gets the status of the usual end, an answer relayed whole from the
+    callback (an Outcome less to make)."""
     downstream = exchange.conn
     forward = downstream.inline_forward
     if forward is None:  # one per connection, which has one inline exchange at a time
         forward = downstream.inline_forward = InlineForward()
-    forward.start(exchange, pool, endpoint, request, done)
+    forward.start(exchange, pool, endpoint, request, done, relayed)
 
 
 class InlineForward:
@@ -53,7 +56,7 @@ class InlineForward:
     worker. Between exchanges it still holds the last one's references."""
 
     __slots__ = ("_conn", "_done", "_endpoint", "_exchange", "_finished", "_pool",
-                 "_request", "_running")
+                 "_relayed", "_request", "_running")
 
     _exchange: Exchange
     _pool: UpstreamPool
@@ -62,16 +65,17 @@ class InlineForward:
 
     def __init__(self) -> None:
         self._done: Done | None = None
+        self._relayed: Relayed | None = None
         self._conn: UpstreamConnection | None = None
         self._running = False  # the rest runs as a coroutine in the worker
         self._finished = True  # no exchange yet
 
     def start(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
-              request: bytes, done: Done | None) -> None:
+              request: bytes, done: Done | None, relayed: Relayed | None = None) -> None:
         """Write the request now on an idle connection, or continue in the worker."""
         self._exchange, self._pool, self._endpoint = exchange, pool, endpoint
         self._request = request  # the serialized head: the whole request
-        self._done = done  # None: there is nothing to report
+        self._done, self._relayed = done, relayed  # see forward_inline
         self._running = self._finished = False
         exchange.conn.inline = self
         conn = self._conn = pool.take_idle(endpoint)
@@ -110,12 +114,14 @@ class InlineForward:
         size = relay_received(self._exchange, conn, response)
         self._pool.release(conn)
         self._finished = True  # what _finish does, without the call
-        done = self._done
-        if done is not None:  # else nothing to report: no Outcome to make
-            try:
+        relayed, done = self._relayed, self._done
+        try:
+            if relayed is not None:
+                relayed(response.status)
+            elif done is not None:  # else nothing to report: no Outcome to make
                 done(Outcome(response.status, None, size))
-            except Exception:  # from a protocol callback: log it, never break the connection
-                log.exception("finishing a forwarded exchange failed")
+        except Exception:  # from a protocol callback: log it, never break the connection
+            log.exception("finishing a forwarded exchange failed")
         self._exchange.conn.inline_done()
 
     def _finish(self, outcome: Outcome | None) -> None:

@@ -76,7 +76,8 @@ class OutboundHandler:
                     self.guards.for_route(route.key, route.service, route.policy) is None:
                 picks = RequestPicks(route)
                 request = forwarded_request_head(head, head.target, b"")
-                forward_inline(exchange, self._pool, picks(), request, picks.finish)
+                forward_inline(exchange, self._pool, picks(), request, picks.finish,
+                               picks.ended)
                 return True
         rest = self._route(exchange, inline=True)
         if rest is not None:

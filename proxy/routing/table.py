@@ -11,6 +11,7 @@ route's weights, then an endpoint of that version through its destination::
     ...                                       # forward the request
     picks.report(status, error)               # an attempt that will be retried
     ejections = picks.finish(outcome)         # always, even when it failed
+                                              # (or picks.ended(status): no Outcome to make)
 
 A retried attempt is reported with its own outcome (the status it got, or why
 it got none), so outlier detection counts a retried 503 as a 5xx and a retried
@@ -49,18 +50,6 @@ class Result(Protocol):
 RETRIED = "attempt_retried"  # what an attempt that was retried is reported as
 
 
-class _Retried:
-    status: int | None = None
-    error: str | None = RETRIED
-
-
-class _Attempt:
-    __slots__ = ("error", "status")
-
-    def __init__(self, status: int | None, error: str | None) -> None:
-        self.status, self.error = status, error
-
-
 class RequestPicks:
     """The endpoints picked for one request, one per attempt; the split's version
     is chosen once, so retries stay on it."""
@@ -76,7 +65,7 @@ class RequestPicks:
 
     def __call__(self) -> Endpoint:
         if self._state is not None:
-            self.finish(_Retried())
+            self.ended(None, RETRIED)
         route = self._route
         version = self.version
         if version is None and route._versions:
@@ -88,25 +77,30 @@ class RequestPicks:
     def report(self, status: int | None, error: str | None) -> None:
         """The outcome of the current attempt, which is about to be retried: a
         response ``status``, or ``error`` (why there was none)."""
-        if self._state is not None:
-            self.finish(_Attempt(status, error))
+        self.ended(status, error)
 
     def finish(self, outcome: Result | None) -> Sequence[Ejection]:
         """Report the last attempt (None: the downstream went away first); every
         ejection this request caused."""
+        if outcome is not None:
+            self.ended(outcome.status, outcome.error)
+        elif self._state is not None:
+            state, self._state = self._state, None
+            self._route.destination.report(state, None, None, None)  # no latency: no ejection
+        return self._ejections or ()
+
+    def ended(self, status: int | None, error: str | None = None) -> None:
+        """:meth:`finish` without an outcome to make: the last attempt's response
+        ``status``, or ``error`` (why there was none)."""
         state, self._state = self._state, None
         if state is not None:
-            destination = self._route.destination
-            if outcome is None:
-                ejection = destination.report(state, None, None, None)
-            else:
-                ejection = destination.report(state, outcome.status, outcome.error,
-                                              self._route._now() - self._started)
+            route = self._route
+            ejection = route.destination.report(state, status, error,
+                                                route._now() - self._started)
             if ejection is not None:
                 if self._ejections is None:
                     self._ejections = []
                 self._ejections.append(ejection)
-        return self._ejections or ()
 
 
 class RouteTarget:

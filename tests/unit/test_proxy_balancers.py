@@ -186,3 +186,25 @@ def test_a_new_table_takes_over_the_state_of_persisting_endpoints() -> None:
     with pytest.raises(ValueError, match="no endpoint of 'catalog' has version 'v9'"):
         RouteTable([Route(host="catalog", service="catalog",
                           split=(WeightedVersion("v9", 100),))], [_catalog("v1")])
+
+
+def test_every_attempt_is_reported_with_its_own_end() -> None:
+    clock = FakeClock()
+    table = RouteTable([Route(host="catalog", service="catalog")], [_catalog("v1", "v1")],
+                       clock=clock, rng=random.Random(1))
+    route = table.match("catalog", _head(), "/")
+    assert route is not None
+    states = table.destinations["catalog"].states
+    picks = route.picks()
+    picks()
+    picks.report(200, None)  # a retried attempt that was answered: no ejection
+    picks()
+    picks()  # picked again without a report: counted as a retried failure, ejected
+    assert sum(s.ejected(clock.monotonic()) for s in states) == 1
+    picks.ended(200)  # the usual end, without an Outcome
+    assert len(picks.finish(None)) == 1  # the request's ejection; nothing left to report
+    assert all(s.outstanding == 0 for s in states)
+    cancelled = route.picks()
+    cancelled()
+    assert cancelled.finish(None) == ()  # the downstream went away: no latency, no ejection
+    assert all(s.outstanding == 0 for s in states)
