@@ -33,6 +33,7 @@ from proxy.tls_records import joins_pieces
 if TYPE_CHECKING:
     from proxy.accept import Listener
     from proxy.inline_forward import InlineForward
+    from proxy.route import RequestPicks
 
 log = logging.getLogger("proxy.accept")  # the accept stage's log, as before the split
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -76,6 +77,8 @@ class Downstream(asyncio.Protocol):
         self.span_attributes: tuple[bytes, str, dict[str, str | int]] | None = None
         # serves this connection's bodyless requests in turn (proxy.inline_forward)
         self.inline_forward: InlineForward | None = None
+        # the outbound handler's endpoint picks for those, restarted per request
+        self.route_picks: RequestPicks | None = None
         self.closed = False
         self._join_pieces = False  # see writelines
 

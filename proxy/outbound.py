@@ -74,7 +74,13 @@ class OutboundHandler:
             route = self.routes.catch_all.get(host_and_port(host_value or b"")[0])
             if route is not None and \
                     self.guards.for_route(route.key, route.service, route.policy) is None:
-                picks = RequestPicks(route)
+                # one per connection, as its inline forward: one such request at a time
+                # (the last one's picks are finished before the next one is offered)
+                picks = exchange.conn.route_picks
+                if picks is None:
+                    picks = exchange.conn.route_picks = RequestPicks(route)
+                else:
+                    picks.restart(route)
                 request = forwarded_request_head(head, head.target, b"")
                 forward_inline(exchange, self._pool, picks(), request, picks.finish,
                                picks.ended)

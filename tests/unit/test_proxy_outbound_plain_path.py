@@ -56,16 +56,18 @@ async def turns_until(condition: Any) -> None:
     raise AssertionError("never happened")
 
 
-async def test_a_plain_route_reports_its_pick() -> None:
+async def test_a_plain_route_reports_each_pick() -> None:
     table, downstream, answers, upstream, upstream_out = wired({})
-    downstream.data_received(REQUEST)
-    assert upstream_out.out[0].startswith(b"GET /a HTTP/1.1\r\n")
     state = table.destinations["catalog"].states[0]
-    assert state.outstanding == 1
-    upstream.data_received(ANSWER)
-    assert b"".join(answers.out).startswith(b"HTTP/1.1 200 OK\r\n")
-    assert state.outstanding == 0
-    assert state.rtt_updated > 0.0  # the latency was observed
+    for _ in range(2):  # the connection's picks are reused for its second request
+        downstream.data_received(REQUEST)
+        assert upstream_out.out.pop().startswith(b"GET /a HTTP/1.1\r\n")
+        assert state.outstanding == 1
+        state.rtt_updated = 0.0
+        upstream.data_received(ANSWER)
+        assert answers.out.pop().startswith(b"HTTP/1.1 200 OK\r\n")
+        assert state.outstanding == 0
+        assert state.rtt_updated > 0.0  # the latency was observed
 
 
 async def test_a_route_with_a_policy_goes_through_its_guard() -> None:
