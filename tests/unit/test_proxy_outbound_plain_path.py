@@ -24,13 +24,17 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 REQUEST = b"GET /a HTTP/1.1\r\nHost: catalog\r\n\r\n"
 
 
-def wired(route: dict[str, Any]) -> tuple[RouteTable, Downstream, RecordingTransport,
-                                           UpstreamConnection, RecordingTransport]:
-    config = SidecarConfig.from_mapping({
+def catalog(route: dict[str, Any]) -> SidecarConfig:
+    return SidecarConfig.from_mapping({
         "service": "frontend", "version": "v1", "app_port": 9, "telemetry": False,
         "routes": [{"host": "catalog", "service": "catalog",
                     "endpoints": ["127.0.0.1:7001"], **route}],
     })
+
+
+def wired(route: dict[str, Any]) -> tuple[RouteTable, Downstream, RecordingTransport,
+                                           UpstreamConnection, RecordingTransport]:
+    config = catalog(route)
     telemetry = Telemetry(config)
     telemetry.enabled = False
     pool = UpstreamPool()
@@ -80,3 +84,20 @@ async def test_a_route_with_a_policy_goes_through_its_guard() -> None:
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"x-meshlens-attempts: 1\r\n" in answer  # the guard's retry added it
     assert table.destinations["catalog"].states[0].outstanding == 0
+
+
+async def test_a_policy_that_a_new_config_adds_applies() -> None:
+    table, downstream, answers, upstream, upstream_out = wired({})
+    downstream.data_received(REQUEST)  # the route is known to have no guard
+    upstream.data_received(ANSWER)
+    assert b"x-meshlens-attempts" not in b"".join(answers.out)
+    answers.out.clear()
+    handler = downstream._listener.handler
+    assert isinstance(handler, OutboundHandler)
+    config = catalog({"retry": {"attempts": 2}})
+    handler.routes = RouteTable(config.routes, config.destinations, previous=table)
+    downstream.data_received(REQUEST)
+    await turns_until(lambda: upstream_out.out[1:])
+    upstream.data_received(ANSWER)
+    await turns_until(lambda: answers.out)
+    assert b"x-meshlens-attempts: 1\r\n" in b"".join(answers.out)
