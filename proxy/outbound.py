@@ -84,10 +84,8 @@ class OutboundHandler:
                 picks = exchange.conn.route_picks
                 if picks is None:
                     picks = exchange.conn.route_picks = RequestPicks(route)
-                else:
-                    picks.restart(route)
                 request = forwarded_request_head(head, head.target, b"")
-                forward_inline(exchange, self._pool, picks(), request, picks.finish,
+                forward_inline(exchange, self._pool, picks.first(route), request, picks.finish,
                                picks.ended)
                 return True
         rest = self._route(exchange, inline=True)

@@ -63,13 +63,16 @@ class RequestPicks:
         self.version: str | None = None
         self._ejections: list[Ejection] | None = None  # made by the first (rarely any)
 
-    def restart(self, route: RouteTarget) -> None:
-        """The picks of a new request, once this one's are finished: cheaper than new
-        ones (a connection's inline requests reuse one, proxy.outbound)."""
+    def first(self, route: RouteTarget) -> Endpoint:
+        """The first attempt's endpoint of a new request, once this one's are finished:
+        cheaper than new picks (a connection's inline requests reuse one, proxy.outbound)."""
         assert self._state is None, "restarted with an attempt still to report"
         self._route = route
-        self.version = None
         self._ejections = None
+        version = self.version = route.choose_version() if route._versions else None
+        state = self._state = route.destination.pick(version)
+        self._started = route._now()
+        return state.address
 
     def __call__(self) -> Endpoint:
         if self._state is not None:

@@ -208,3 +208,20 @@ def test_every_attempt_is_reported_with_its_own_end() -> None:
     cancelled()
     assert cancelled.finish(None) == ()  # the downstream went away: no latency, no ejection
     assert all(s.outstanding == 0 for s in states)
+
+
+def test_reused_picks_choose_each_request_its_version() -> None:
+    split = (WeightedVersion("v1", 50), WeightedVersion("v2", 50))
+    table = RouteTable([Route(host="catalog", service="catalog", split=split)],
+                       [_catalog("v1", "v2", outliers=False)], rng=random.Random(5))
+    route = table.match("catalog", _head(), "/")
+    assert route is not None
+    picks = route.picks()
+    versions = set()
+    for _ in range(20):
+        first = picks.first(route)  # a new request on the same picks
+        assert picks() == first  # its retry stays on the version chosen for it
+        versions.add(picks.version)
+        picks.ended(200)
+    assert versions == {"v1", "v2"}
+    assert all(s.outstanding == 0 for s in table.destinations["catalog"].states)
