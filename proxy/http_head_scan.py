@@ -30,10 +30,11 @@ from proxy.http_message import (
 from proxy.trace_context import TRACE_HEADERS
 
 
-def _noted_lines(names: frozenset[bytes]) -> re.Pattern[bytes]:
+def _noted_lines(names: frozenset[bytes], separators: bool = True) -> re.Pattern[bytes]:
     """Splits a head at each line that starts with one of ``names`` (any case):
-    [text, name, separator, value, text, ...]; the value as llhttp reports it (from
-    the first byte after the separator's whitespace up to the CR)."""
+    [text, name, separator, value, text, ...], without the separators when not
+    ``separators``; the value as llhttp reports it (from the first byte after the
+    separator's whitespace up to the CR)."""
     # One alternative per first byte, that byte as a case-sensitive class: sre skips an
     # alternative whose first op is a class at once when the byte is not in it, but
     # tries a case-insensitive one in full (~2.2k instructions per request less than
@@ -48,16 +49,21 @@ def _noted_lines(names: frozenset[bytes]) -> re.Pattern[bytes]:
     # A line whose first byte starts no name fails at this class, before any alternative
     firsts = b"".join(sorted({re.escape(case(name[:1])) for name in names
                               for case in (bytes.lower, bytes.upper)}))
-    return re.compile(b"\r\n(?=[" + firsts + b"])(" + alternatives + b")(:[ \t]*)([^\r]*)")
+    separator = b"(:[ \t]*)" if separators else b":[ \t]*"
+    return re.compile(b"\r\n(?=[" + firsts + b"])(" + alternatives + b")" + separator
+                      + b"([^\r]*)")
 
 
 _REQUEST_NOTED_LINES = _noted_lines(REQUEST_NOTED)
-_RESPONSE_NOTED_LINES = _noted_lines(HOP_BY_HOP)
+# a response's noted lines are dropped whole: [text, name, value, text, ...]
+_RESPONSE_NOTED_LINES = _noted_lines(HOP_BY_HOP, separators=False)
 # The start lines of the plain case, read in one C call each (method and target hold no
 # space or CR; a final status, 200-999, and a reason without CR): anything else declines
 _REQUEST_LINE = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.1\r\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([2-9][0-9][0-9]) ([^\r]*)\r\n")
 _NO_BODY_STATUSES = (204, 304)
+# the final statuses the status line admits, by their digits: a lookup, cheaper than int()
+_FINAL_STATUSES = {b"%d" % status: status for status in range(200, 1000)}
 # Heads up to this size are within the count limit and, with a limit of at least
 # _SHORT_LIMIT, the size limit: each header line takes four bytes or more
 _SHORT_HEAD = 4 * MAX_HEADERS
@@ -143,23 +149,23 @@ def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
                         and not _within_limits(head, max_head)):
         return None
     code, reason = line.groups()
-    status = int(code)
+    status = _FINAL_STATUSES[code]
     parts = _RESPONSE_NOTED_LINES.split(head)
-    # the usual answer: Content-Length, maybe then Connection: keep-alive (four pieces a line)
+    # the usual answer: Content-Length, maybe then Connection: keep-alive (three pieces a line)
     pieces = len(parts)
-    usual = (pieces == 5 or (pieces == 9 and parts[5].lower() == b"connection"
-                             and parts[7].rstrip(b" \t").lower() == b"keep-alive")) \
+    usual = (pieces == 4 or (pieces == 7 and parts[4].lower() == b"connection"
+                             and parts[5].rstrip(b" \t").lower() == b"keep-alive")) \
         and parts[1].lower() == b"content-length"
     if usual:  # _content_length of the one value, without the call
-        text = parts[3].rstrip(b" \t")
+        text = parts[2].rstrip(b" \t")
         if not text.isdigit() or len(text) > 18 or status in _NO_BODY_STATUSES:
             return None  # a 204/304 with a Content-Length: the callback path drops it
         length, framing = int(text), Framing.LENGTH
     else:
         chunked = False
         lengths = []
-        names = b" ".join(parts[1::4]).lower().split()
-        for name, value in zip(names, parts[3::4], strict=True):
+        names = b" ".join(parts[1::3]).lower().split()
+        for name, value in zip(names, parts[2::3], strict=True):
             if name == b"content-length":
                 lengths.append(value)
             elif name == b"transfer-encoding":
@@ -185,6 +191,6 @@ def scan_response(head: bytes, max_head: int) -> ResponseHead | None:
             if chunked:
                 return None
             framing = Framing.NONE
-    raw_head = b"".join(parts[::4])[:-2] if len(parts) > 1 else head[:-2]
+    raw_head = b"".join(parts[::3])[:-2] if len(parts) > 1 else head[:-2]
     return ResponseHead(status, reason, "1.1", None, True, framing, length,
                         framing is not Framing.NONE, None, head, raw_head)

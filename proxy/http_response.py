@@ -112,8 +112,11 @@ class ResponseParser(ParserAdapter):
         self._sink.on_head(head)
         if one_read.ended:
             self.on_message_complete()
-        if len(data) > end:
-            self._feed_fast(data[end:])
+        if len(data) > end:  # (as _feed_fast does, without the call: once per response)
+            try:
+                fast.feed_data(data[end:])
+            except (HttpError, httptools.HttpParserError) as exc:
+                raise _bad_upstream(exc) from None
         return True
 
     def _feed_fast(self, data: bytes) -> None:
