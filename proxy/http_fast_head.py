@@ -30,23 +30,22 @@ class OneReadCallbacks:
     a time, and a response is the only message until the next request.
     """
 
-    __slots__ = ("body_left", "ended", "heads", "keep_alive", "live", "on_body", "on_end",
-                 "parser")
+    __slots__ = ("body_left", "ended", "keep_alive", "live", "on_body", "on_end", "parser")
 
     def __init__(self, on_body: Callable[[bytes], None], on_end: Callable[[], None]) -> None:
         self.on_body = on_body
         self.on_end = on_end
-        self.heads = 0
-        self.ended = self.live = self.keep_alive = False
+        self.ended = self.live = False
+        # None until a head was seen; False also when a second one came before hand-on
+        self.keep_alive: bool | None = None
         self.parser: Any = None  # the httptools parser these are the callbacks of
         self.body_left = 0  # body bytes of a request still to come (feed_body)
 
     def on_headers_complete(self) -> None:
         if self.live:
             raise HttpError(502, "data after a response")
-        self.heads += 1
         # asked here: once the message has ended httptools no longer knows
-        self.keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive() if self.keep_alive is None else False
 
     def feed_body(self, parser: Any, data: bytes) -> bytes:
         """Body bytes of a request with Content-Length; returns those after its end."""
@@ -73,14 +72,14 @@ def head_agrees(parser: Any, callbacks: OneReadCallbacks, head: bytes, ends: boo
     """Feed a whole head to ``parser`` (one without header callbacks): True when
     httptools accepts it as one kept-alive head whose message ends with it exactly
     when ``ends``; then ``callbacks`` are live. False: ``parser`` is spent."""
-    callbacks.live = callbacks.ended = callbacks.keep_alive = False
-    callbacks.heads = 0
+    callbacks.live = callbacks.ended = False
+    callbacks.keep_alive = None
     callbacks.parser = parser
     try:
         parser.feed_data(head)
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):
         return False
-    if callbacks.heads != 1 or callbacks.ended is not ends or not callbacks.keep_alive:
+    if callbacks.ended is not ends or not callbacks.keep_alive:  # (two heads: False)
         return False
     callbacks.live = True
     return True
