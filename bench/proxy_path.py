@@ -19,6 +19,13 @@ same harness around the thinnest relay httptools allows (bench/floor_relay.py's
 protocol classes: parse the request, write its head upstream, parse the answer,
 write it back; no checks, routing, pooling policy or telemetry), what any Python
 proxy on these parts pays; bench/proxy.py runs the same classes over sockets.
+``inbound_traceparent`` and ``outbound_traceparent``: telemetry on, and every
+request carries a ``traceparent`` (its span is a child of the caller's).
+``export_encode``: what the export task pays per span, in instructions (or thread
+CPU) per span rather than per request: 1024 spans recorded by the two
+``telemetry_on`` cases (half each) are encoded into an OTLP
+``ExportTraceServiceRequest`` by ``ExportWorker._encode`` (a slice at a time,
+yielding to the loop between slices), over and over; the POST is not counted.
 ``--cases`` runs some of them. Prints JSON.
 """
 
@@ -45,16 +52,20 @@ from proxy.config import Endpoint, Route, SidecarConfig
 from proxy.inbound import InboundHandler
 from proxy.outbound import OutboundHandler
 from proxy.route import RouteTable
-from proxy.telemetry import Telemetry
+from proxy.telemetry import Hop, Telemetry
 from proxy.testing import RecordingTransport
 from proxy.upstream_pool import UpstreamConnection, UpstreamPool
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: server\r\nUser-Agent: bench\r\n\r\n"
+TRACED_REQUEST = (b"GET / HTTP/1.1\r\nHost: server\r\nUser-Agent: bench\r\ntraceparent: "
+                  b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n")
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 10:00:00 GMT\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
 CONNECTIONS = 16
 CASES = [("floor", False)] + [(case, telemetry) for case in ("inbound", "outbound")
-                              for telemetry in (False, True)]
+                              for telemetry in (False, True)] \
+    + [("inbound_traceparent", True), ("outbound_traceparent", True), ("export_encode", True)]
+EXPORT_SPANS = 1024  # one full export batch, encoded over and over by export_encode
 
 
 def never_dial(client: FloorDownstream, head: bytes) -> None:
@@ -104,15 +115,20 @@ def sidecar_pairs(case: str, telemetry: Telemetry
 
 async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
     """Thread CPU microseconds per request (median); with ``repeats`` 0, just ``total``."""
+    if case == "export_encode":
+        return await run_export(total, repeats)
     config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
                            telemetry=False)
     telemetry = Telemetry(config)  # no export task: the request path only
     telemetry.enabled = telemetry_on
+    request = REQUEST
+    if case.endswith("_traceparent"):
+        case, request = case.removesuffix("_traceparent"), TRACED_REQUEST
     pairs = floor_pairs() if case == "floor" else sidecar_pairs(case, telemetry)
 
     async def batch() -> None:
         for downstream, _, _, _ in pairs:
-            downstream.data_received(REQUEST)
+            downstream.data_received(request)
         while not all(up_out.out for _, _, _, up_out in pairs):
             await asyncio.sleep(0)
         for _, _, upstream, up_out in pairs:
@@ -139,6 +155,54 @@ async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
+async def recorded_spans(case: str, count: int) -> list[Hop]:
+    """``count`` spans as the ``case`` (inbound or outbound, telemetry on) records them."""
+    config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
+                           telemetry=False)
+    telemetry = Telemetry(config)
+    telemetry.enabled = True
+    pairs = sidecar_pairs(case, telemetry)
+    while len(telemetry.spans) < count:
+        for downstream, _, _, _ in pairs:
+            downstream.data_received(REQUEST)
+        while not all(up_out.out for _, _, _, up_out in pairs):
+            await asyncio.sleep(0)
+        for _, _, upstream, up_out in pairs:
+            up_out.out.clear()
+            upstream.data_received(RESPONSE)
+        while not all(down_out.out for _, down_out, _, _ in pairs):
+            await asyncio.sleep(0)
+        for _, down_out, _, _ in pairs:
+            down_out.out.clear()
+    return list(telemetry.spans)[:count]
+
+
+async def run_export(total: int, repeats: int) -> float:
+    """Thread CPU microseconds per span encoded by the export task (see ``export_encode``)."""
+    config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
+                           telemetry=True)  # an export worker, never started: nothing is posted
+    worker = Telemetry(config).worker
+    assert worker is not None
+    half = EXPORT_SPANS // 2
+    batch = await recorded_spans("inbound", half) + await recorded_spans("outbound", half)
+
+    async def encode() -> None:  # ``total`` spans: full batches, then the rest
+        for start in range(0, total, EXPORT_SPANS):
+            await worker._encode(batch[:total - start])
+
+    for _ in range(2):
+        await worker._encode(batch)  # warm-up: the encoder's caches
+    if not repeats:
+        await encode()
+        return 0.0
+    runs = []
+    for _ in range(repeats):
+        started = time.thread_time()
+        await encode()
+        runs.append((time.thread_time() - started) / total * 1e6)
+    return statistics.median(runs)
+
+
 def loop_run(case: str, telemetry: bool, total: int, repeats: int) -> float:
     import uvloop
 
@@ -159,7 +223,9 @@ def instructions(case: str, telemetry: bool, total: int) -> int:
 
 
 def case_name(case: str, telemetry: bool) -> str:
-    return case if case == "floor" else f"{case}_telemetry_{'on' if telemetry else 'off'}"
+    if case in ("inbound", "outbound"):
+        return f"{case}_telemetry_{'on' if telemetry else 'off'}"
+    return case
 
 
 def main() -> None:
