@@ -163,7 +163,7 @@ class ExportWorker:
             if start:
                 await asyncio.sleep(0)  # let requests through between slices
             parts.append(encode_span_fields(batch[start:start + SLICE_SPANS]))
-        return export_request(b"".join(parts), self._resource)
+        return export_request(parts, self._resource)
 
     async def _export_sdk(self, batch: list[Hop]) -> None:
         from opentelemetry.sdk.resources import Resource
