@@ -121,7 +121,7 @@ def _tail(hop: Hop) -> bytes:
         parts.append(_field(0x5A, event))
     if hop.error:
         parts.append(b"\x7a\x02\x18\x02")  # status { code: STATUS_CODE_ERROR }
-    flags = 0x100 | (hop.flags & 0xFF) | (0x200 if hop.parent_span_id else 0)  # remote parent
+    flags = 0x100 | (hop.flags & 0xFF) | (0x200 if hop.parent_hex else 0)  # remote parent
     parts += (b"\x85\x01", _FIXED32(flags))
     return b"".join(parts)
 
@@ -131,8 +131,8 @@ def _span(hop: Hop) -> bytes:
     parts = [b"\x0a\x10", unhexlify(hop.trace_hex), b"\x12\x08", unhexlify(hop.span_hex)]
     if hop.tracestate:
         parts.append(_field(0x1A, hop.tracestate.encode()))
-    if hop.parent_span_id:
-        parts += (b"\x22\x08", hop.parent_span_id.to_bytes(8, "big"))
+    if hop.parent_hex:
+        parts += (b"\x22\x08", unhexlify(hop.parent_hex))
     # kind (a one-byte varint), start and end times in one pack
     parts += (_name(hop), _KIND_TIMES(0x30, hop.kind, 0x39, hop.start_ns, 0x41, hop.end_ns),
               _attributes(0x4A, hop.span_attributes()), _tail(hop))
@@ -147,7 +147,7 @@ def _template(hop: Hop, key: tuple[object, ...]) -> _Template:
         before = _attribute_fields(0x4A, dict(items[:at]))
         after = _attribute_fields(0x4A, dict(items[at + 1:])) + _tail(hop)
         middle = _name(hop) + bytes((0x30, hop.kind, 0x39))  # then the times
-        size = 28 + (10 if hop.parent_span_id else 0) + len(middle) + 17 + len(before) \
+        size = 28 + (10 if hop.parent_hex else 0) + len(middle) + 17 + len(before) \
             + len(after)  # 28: the ids and their tags, 17: the times and end's tag
         template = (middle, before, after, size)
     if len(_templates) >= _CACHE_LIMIT:
@@ -168,10 +168,10 @@ def _span_field(hop: Hop) -> bytes:
     """One ``spans`` field: the usual span from a template, its size in two bytes."""
     if hop.tracestate or hop.events:
         return _field(0x12, _span(hop))
-    parent, attributes = hop.parent_span_id, hop.attributes
+    parent, attributes = hop.parent_hex, hop.attributes
     # names and values rather than their pairs: a pair is a tuple made, hashed and
     # compared item by item on every lookup
-    key = (hop.method, hop.status, hop.error_type, hop.kind, hop.flags, parent != 0,
+    key = (hop.method, hop.status, hop.error_type, hop.kind, hop.flags, not parent,
            hop.fixed, *attributes, *attributes.values())
     template = _templates[key] if key in _templates else _template(hop, key)
     if template is None:
@@ -184,7 +184,7 @@ def _span_field(hop: Hop) -> bytes:
     times = _TIMES(hop.start_ns, 0x41, hop.end_ns)
     if parent:
         return _CHILD_SPAN % (size & 0x7F | 0x80, size >> 7, unhexlify(hop.trace_hex),
-                              unhexlify(hop.span_hex), parent.to_bytes(8, "big"), middle,
+                              unhexlify(hop.span_hex), unhexlify(parent), middle,
                               times, before, path, after)
     return _SPAN % (size & 0x7F | 0x80, size >> 7, unhexlify(hop.trace_hex),
                     unhexlify(hop.span_hex), middle, times, before, path, after)

@@ -63,7 +63,7 @@ class Hop:
     """
 
     __slots__ = ("_telemetry", "attributes", "b3", "destination", "end_ns", "error_type",
-                 "events", "fixed", "flags", "kind", "method", "parent_span_id", "path",
+                 "events", "fixed", "flags", "kind", "method", "parent_hex", "path",
                  "route", "source", "span_hex", "start_ns", "status", "trace_hex",
                  "tracestate", "version")
 
@@ -78,7 +78,7 @@ class Hop:
     flags: int
     kind: int
     method: bytes
-    parent_span_id: int
+    parent_hex: bytes  # b"%016x" % the caller's span id, as it sent it; empty: a root span
     path: str
     route: str
     source: str
@@ -96,6 +96,10 @@ class Hop:
     @property
     def span_id(self) -> int:
         return int(self.span_hex, 16) if self.span_hex else 0
+
+    @property
+    def parent_span_id(self) -> int:
+        return int(self.parent_hex, 16) if self.parent_hex else 0
 
     @property
     def name(self) -> str:
@@ -238,7 +242,7 @@ def _untraced() -> Hop:
     hop = _Untraced()
     hop._telemetry, hop.kind, hop.method, hop.path, hop.attributes, hop.fixed = \
         None, CLIENT, b"", "", {}, 0
-    hop.trace_hex, hop.span_hex, hop.parent_span_id, hop.flags = b"", b"", 0, 0
+    hop.trace_hex, hop.span_hex, hop.parent_hex, hop.flags = b"", b"", b"", 0
     hop.tracestate = hop.b3 = hop.events = hop.status = hop.error_type = None
     hop.start_ns = hop.end_ns = 0
     hop.source = hop.destination = hop.route = hop.version = ""
@@ -280,28 +284,27 @@ class Telemetry:
                   attributes: dict[str, str | int]) -> Hop:
         """Start the hop's span as a child of the incoming trace context (if valid)."""
         incoming = extract(headers) if headers else NO_CONTEXT
-        parent = incoming.parent
         owner: Telemetry | None = self
         if not self.enabled:  # no span of our own: the caller's context goes on as it is
-            if parent is None:
+            if not incoming.trace_hex:
                 return UNTRACED
-            owner, parent_id, flags = None, 0, parent.flags
-            trace_hex, span_hex = b"%032x" % parent.trace_id, b"%016x" % parent.span_id
+            owner, trace_hex, span_hex, parent_hex, flags = \
+                None, incoming.trace_hex, incoming.span_hex, b"", incoming.flags
         else:
             fresh = _fresh_ids
             if not fresh:
                 fresh += draw_ids()
             trace_hex, span_hex = fresh.pop()
-            if parent is None:
-                parent_id, flags = 0, 1
+            parent_hex = incoming.span_hex
+            if parent_hex:
+                trace_hex, flags = incoming.trace_hex, incoming.flags & 0x01
             else:
-                trace_hex = b"%032x" % parent.trace_id
-                parent_id, flags = parent.span_id, parent.flags & 0x01
+                flags = 1
         hop = Hop()
         hop._telemetry, hop.method, hop.path, hop.attributes, hop.fixed = \
             owner, method, path, attributes, len(attributes)
-        hop.trace_hex, hop.span_hex, hop.parent_span_id, hop.flags = \
-            trace_hex, span_hex, parent_id, flags
+        hop.trace_hex, hop.span_hex, hop.parent_hex, hop.flags = \
+            trace_hex, span_hex, parent_hex, flags
         hop.tracestate, hop.b3 = incoming.tracestate, incoming.b3
         hop.events = hop.status = hop.error_type = None
         hop.start_ns, hop.end_ns = self.clock_ns() if owner is not None else 0, 0

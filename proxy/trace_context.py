@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import binascii
 import os
-import re
+import struct
 from typing import NamedTuple
 
 TRACEPARENT = b"traceparent"
 TRACESTATE = b"tracestate"
 
 _HEX = frozenset("0123456789abcdef")
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _VERSION_00_LENGTH = 55
+_DASH = 0x2D
+# a traceparent's version 00 part through _SHAPES is _SHAPE_00 when its dashes are in
+# their places and lowercase hex is between them: one pass in C, and a comparison
+_SHAPES = bytes(0x30 if chr(c) in _HEX else c if c == _DASH else 0x21 for c in range(256))
+_SHAPE_00 = b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-00"
+# version, trace id, span id and flags (hex) out of the version 00 part in one call
+_W3C_FIELDS = struct.Struct("2sx32sx16sx2s").unpack
+_ZERO_TRACE, _ZERO_SPAN = b"0" * 32, b"0" * 16
 _MAX_TRACESTATE_MEMBERS = 32
 _MAX_TRACESTATE_LENGTH = 512
 
@@ -80,30 +87,34 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     """
     if value is None:
         return None
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("ascii")
-        except UnicodeDecodeError:
+    if isinstance(value, str):
+        if not value.isascii():
             return None
-    value = value.strip(" \t")
-    if len(value) < _VERSION_00_LENGTH:
-        return None
-    fields = _TRACEPARENT.match(value)  # lowercase hex and dashes in their places
+        value = value.encode()
+    fields = _traceparent_fields(value)
     if fields is None:
         return None
-    version_hex, trace_hex, span_hex, flags_hex = fields.groups()
-    if version_hex == "ff":
+    version, trace_hex, span_hex, flags = fields
+    return TraceParent(int(trace_hex, 16), int(span_hex, 16), int(flags, 16), int(version, 16))
+
+
+def _traceparent_fields(value: bytes) -> tuple[bytes, bytes, bytes, bytes] | None:
+    """Version, trace id, span id and flags of a valid ``traceparent``, in hex, or None
+    (hex: a span continues the trace with its caller's hex)."""
+    if len(value) != _VERSION_00_LENGTH:
+        value = value.strip(b" \t")
+        if len(value) > _VERSION_00_LENGTH:  # a later version may add fields after a dash
+            if value[:2] == b"00" or value[_VERSION_00_LENGTH] != _DASH:
+                return None
+            value = value[:_VERSION_00_LENGTH]
+        elif len(value) < _VERSION_00_LENGTH:
+            return None
+    if value.translate(_SHAPES) != _SHAPE_00:
         return None
-    version = int(version_hex, 16)
-    if version == 0 and len(value) != _VERSION_00_LENGTH:
+    fields = _W3C_FIELDS(value)
+    if fields[0] == b"ff" or fields[1] == _ZERO_TRACE or fields[2] == _ZERO_SPAN:
         return None
-    if len(value) > _VERSION_00_LENGTH and value[_VERSION_00_LENGTH] != "-":
-        return None
-    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
-    if trace_id == 0 or span_id == 0:
-        return None
-    return TraceParent(trace_id=trace_id, span_id=span_id, flags=int(flags_hex, 16),
-                       version=version)
+    return fields
 
 
 def format_traceparent(trace_id: int, span_id: int, flags: int = 1) -> str:
@@ -203,14 +214,27 @@ def format_b3_multi(trace_id: int, span_id: int, flags: int) -> list[tuple[bytes
 
 
 class IncomingContext(NamedTuple):
-    """The parent a request carries and the propagation formats to answer in."""
+    """The parent a request carries and the propagation formats to answer in. The ids
+    are hex, as a ``traceparent`` carries them: the hop's span continues the trace with
+    them and sends them on, and ints are made only when a span is exported."""
 
-    parent: TraceParent | None
+    trace_hex: bytes  # b"%032x" % the parent's trace id; empty: no parent
+    span_hex: bytes  # b"%016x" % the parent span's id
+    flags: int
     tracestate: str | None
     b3: str | None  # "single", "multi" or None: forwarded in the form it came in
 
+    @property
+    def parent(self) -> TraceParent | None:
+        if not self.trace_hex:
+            return None
+        return TraceParent(int(self.trace_hex, 16), int(self.span_hex, 16), self.flags)
 
-NO_CONTEXT = IncomingContext(None, None, None)  # a request without trace headers
+
+NO_CONTEXT = IncomingContext(b"", b"", 0, None, None)  # a request without trace headers
+# makes an IncomingContext from a tuple of its fields without the Python-level __new__
+# a NamedTuple call goes through (several times what the tuple costs)
+_context = tuple.__new__
 
 
 def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
@@ -232,8 +256,14 @@ def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
     if traceparent is None and b3_single is None and not multi:
         return NO_CONTEXT
     style = "single" if b3_single is not None else ("multi" if multi else None)
-    parent = parse_traceparent(traceparent)
-    if parent is not None:
-        return IncomingContext(parent, clean_tracestate(tracestate), style)
+    fields = _traceparent_fields(traceparent) if traceparent is not None else None
+    if fields is not None:
+        _, trace_hex, span_hex, flags = fields
+        return _context(IncomingContext, (
+            trace_hex, span_hex, int(flags, 16),
+            clean_tracestate(tracestate) if tracestate else None, style))
     parent = parse_b3_single(b3_single) if b3_single is not None else parse_b3_multi(multi)
-    return IncomingContext(parent, None, style)
+    if parent is None:
+        return IncomingContext(b"", b"", 0, None, style)
+    return IncomingContext(b"%032x" % parent.trace_id, b"%016x" % parent.span_id,
+                           parent.flags, None, style)

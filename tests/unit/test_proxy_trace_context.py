@@ -112,3 +112,17 @@ def test_drawn_ids_are_lowercase_hex_random_and_distinct() -> None:
         assert len(trace_hex) == 32 and len(span_hex) == 16
         assert set(trace_hex + span_hex) <= set(b"0123456789abcdef")
         assert int(trace_hex, 16) and int(span_hex, 16)
+
+
+def test_extract_keeps_the_callers_ids_in_hex() -> None:
+    from proxy.trace_context import extract
+
+    w3c = extract([(b"host", b"a"), (b"traceparent", f" {VALID} ".encode())])
+    assert (w3c.trace_hex, w3c.span_hex, w3c.flags) == (
+        b"0af7651916cd43dd8448eb211c80319c", b"b7ad6b7169203331", 1)
+    later = extract([(b"traceparent", b"cc" + VALID[2:-2].encode() + b"00-more")])
+    assert later.span_hex == b"b7ad6b7169203331" and later.flags == 0
+    b3 = extract([(b"b3", b"463ac35c9f6413ad-a2fb4a1d1a96d312-0")])  # a 64-bit trace id
+    assert (b3.trace_hex, b3.span_hex, b3.flags) == (
+        b"0000000000000000463ac35c9f6413ad", b"a2fb4a1d1a96d312", 0)
+    assert extract([(b"traceparent", VALID.upper().encode())]).trace_hex == b""
