@@ -38,6 +38,7 @@ _paths: dict[str, bytes] = {}  # url.path attribute fields
 # path); None: the span is encoded whole (its attributes set url.path themselves)
 _Template = tuple[bytes, bytes, bytes, int] | None
 _templates: dict[tuple[object, ...], _Template] = {}
+_UNSEEN: _Template = (b"", b"", b"", -1)  # no template is this one (None is one)
 
 
 def _varint(value: int) -> bytes:
@@ -173,7 +174,9 @@ def _span_field(hop: Hop) -> bytes:
     # compared item by item on every lookup
     key = (hop.method, hop.status, hop.error_type, hop.kind, hop.flags, not parent,
            hop.fixed, *attributes, *attributes.values())
-    template = _templates[key] if key in _templates else _template(hop, key)
+    template = _templates.get(key, _UNSEEN)  # one lookup: a tuple's hash is not kept
+    if template is _UNSEEN:
+        template = _template(hop, key)
     if template is None:
         return _field(0x12, _span(hop))
     middle, before, after, size = template
