@@ -12,7 +12,7 @@ switch interval (5 ms) each time the loop wants it back, and the loop gives it
 up at every poll, so a second of spans encoded in a thread showed as 5-50 ms
 stalls in the request-latency tail. On the loop, encoding runs ``SLICE_SPANS``
 spans at a time and yields between slices: a request waits at most one slice
-(~0.2 ms), and the post is non-blocking I/O (:mod:`proxy.otlp_http`). An SDK
+(~0.1 ms), and the post is non-blocking I/O (:mod:`proxy.otlp_http`). An SDK
 exporter may block (it does its own I/O), so only its ``export`` call runs in a
 worker thread, with records already converted.
 """
@@ -33,7 +33,7 @@ from proxy.telemetry import EXPORT_BATCH, Hop, Telemetry
 
 log = logging.getLogger(__name__)
 MAX_BATCH = EXPORT_BATCH  # spans per export request; a full batch queued starts an export
-SLICE_SPANS = 32  # spans encoded between two turns of the event loop (~0.2 ms)
+SLICE_SPANS = 32  # spans encoded between two turns of the event loop (~0.1 ms)
 
 
 def resource_attributes(config: SidecarConfig) -> dict[str, str]:
