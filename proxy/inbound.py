@@ -13,7 +13,7 @@ from proxy.config import Endpoint, SidecarConfig
 from proxy.forward import Outcome, forward
 from proxy.http_codec import Headers, RequestHead, split_target, target_path
 from proxy.http_serialize import forwarded_request_head, request_end_to_end
-from proxy.inline_forward import forward_inline
+from proxy.inline_forward import inline_forward
 from proxy.route import host_and_port
 from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
@@ -51,13 +51,16 @@ class InboundHandler:
             authority, target = split_target(target)
         if not head.traced and not self._telemetry.enabled:
             # no span and no trace context to pass on: no hop to start or finish
-            forward_inline(exchange, self._pool, self._app,
-                           forwarded_request_head(head, target, b""), None)
+            conn = exchange.conn
+            (conn.inline_forward or inline_forward(conn)).start(
+                exchange, self._pool, self._app, forwarded_request_head(head, target, b""), None)
             return True
         hop = self._start_hop(exchange, authority, target)
         request = forwarded_request_head(
             head, target, b"" if hop is UNTRACED else hop.trace_lines())
-        forward_inline(exchange, self._pool, self._app, request, hop.conclude)
+        conn = exchange.conn
+        (conn.inline_forward or inline_forward(conn)).start(
+            exchange, self._pool, self._app, request, hop.conclude)
         return True
 
     def refuse(self, exchange: Exchange, status: int, body: bytes, headers: Headers,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from proxy.accept import Exchange
+from proxy.accept import Downstream, Exchange
 from proxy.config import Endpoint
 from proxy.forward import Answered, AttemptFailed, Outcome, fail, relay, relay_received, send
 from proxy.http_codec import HttpError, ResponseHead
@@ -34,23 +34,19 @@ Relayed = Callable[[int], object]  # the status of an answer relayed whole
 log = logging.getLogger(__name__)
 
 
-def forward_inline(exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint, request: bytes,
-                   done: Done | None, relayed: Relayed | None = None) -> None:
-    """Forward ``exchange`` (bodyless) to ``endpoint``; ``request`` is its serialized head,
-    the whole request, and ``done`` (None: nothing to report) gets the outcome; or, given
-    ``relayed``, that gets the status of the usual end, an answer relayed whole from the
-    callback (an Outcome less to make)."""
-    downstream = exchange.conn
+def inline_forward(downstream: Downstream) -> InlineForward:
+    """The connection's inline forward, made on first use: callers restart it with
+    ``(conn.inline_forward or inline_forward(conn)).start(...)``, a call less per request."""
     forward = downstream.inline_forward
     if forward is None:  # one per connection, which has one inline exchange at a time
         forward = downstream.inline_forward = InlineForward()
-    forward.start(exchange, pool, endpoint, request, done, relayed)
+    return forward
 
 
 class InlineForward:
     """Bodyless exchanges forwarded from callbacks, one at a time; see the module docstring.
 
-    A downstream connection keeps one (:func:`forward_inline`), cheaper to restart than
+    A downstream connection keeps one (:func:`inline_forward`), cheaper to restart than
     to make, and :meth:`start` makes it serve the next exchange once the last is done:
     the connection offers no inline exchange while one is in flight, here or in the
     worker. Between exchanges it still holds the last one's references."""
@@ -72,10 +68,14 @@ class InlineForward:
 
     def start(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
               request: bytes, done: Done | None, relayed: Relayed | None = None) -> None:
-        """Write the request now on an idle connection, or continue in the worker."""
+        """Forward ``exchange`` (bodyless) to ``endpoint``; ``request`` is its serialized
+        head, the whole request, and ``done`` (None: nothing to report) gets the outcome;
+        or, given ``relayed``, that gets the status of the usual end, an answer relayed
+        whole from the callback (an Outcome less to make). The request is written now on
+        an idle connection, or the rest continues in the worker."""
         self._exchange, self._pool, self._endpoint = exchange, pool, endpoint
         self._request = request  # the serialized head: the whole request
-        self._done, self._relayed = done, relayed  # see forward_inline
+        self._done, self._relayed = done, relayed
         self._running = self._finished = False
         exchange.conn.inline = self
         conn = self._conn = pool.take_idle(endpoint)

@@ -29,7 +29,7 @@ from proxy.inbound import (
     trace_source,
     with_trace_headers,
 )
-from proxy.inline_forward import forward_inline
+from proxy.inline_forward import inline_forward
 from proxy.interception import OriginalDestinations
 from proxy.resilience.route_guard import RouteGuard, RouteGuards
 from proxy.route import RequestPicks, RouteTable, RouteTarget, host_and_port
@@ -81,12 +81,13 @@ class OutboundHandler:
             if route is not None and (route in self._unguarded or self._no_guard(route)):
                 # one per connection, as its inline forward: one such request at a time
                 # (the last one's picks are finished before the next one is offered)
-                picks = exchange.conn.route_picks
+                conn = exchange.conn
+                picks = conn.route_picks
                 if picks is None:
-                    picks = exchange.conn.route_picks = RequestPicks(route)
+                    picks = conn.route_picks = RequestPicks(route)
                 request = forwarded_request_head(head, head.target, b"")
-                forward_inline(exchange, self._pool, picks.first(route), request, picks.finish,
-                               picks.ended)
+                (conn.inline_forward or inline_forward(conn)).start(
+                    exchange, self._pool, picks.first(route), request, picks.finish, picks.ended)
                 return True
         rest = self._route(exchange, inline=True)
         if rest is not None:
@@ -177,7 +178,9 @@ class OutboundHandler:
         if inline:
             # an untraced hop records nothing (no ejection events): only the picks to close
             done = picks.finish if hop is UNTRACED else partial(finish_outbound, hop, picks)
-            forward_inline(exchange, self._pool, endpoint, request, done)
+            conn = exchange.conn
+            (conn.inline_forward or inline_forward(conn)).start(
+                exchange, self._pool, endpoint, request, done)
             return None
         return partial(self._forward, exchange, hop, picks, endpoint, request)
 
