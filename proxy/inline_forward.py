@@ -51,7 +51,7 @@ class InlineForward:
     the connection offers no inline exchange while one is in flight, here or in the
     worker. Between exchanges it still holds the last one's references."""
 
-    __slots__ = ("_conn", "_done", "_endpoint", "_exchange", "_finished", "_pool",
+    __slots__ = ("_conn", "_done", "_endpoint", "_exchange", "_finished", "_on_answer", "_pool",
                  "_relayed", "_request", "_running")
 
     _exchange: Exchange
@@ -65,6 +65,7 @@ class InlineForward:
         self._conn: UpstreamConnection | None = None
         self._running = False  # the rest runs as a coroutine in the worker
         self._finished = True  # no exchange yet
+        self._on_answer = self._on_response  # bound once, not per request
 
     def start(self, exchange: Exchange, pool: UpstreamPool, endpoint: Endpoint,
               request: bytes, done: Done | None, relayed: Relayed | None = None) -> None:
@@ -82,8 +83,8 @@ class InlineForward:
         if conn is None:
             self._continue(self._send)
             return
-        conn.begin(head_request=exchange.head.method == b"HEAD")
-        conn.on_response = self._on_response
+        conn.begin(exchange.head.method == b"HEAD")  # head_request
+        conn.on_response = self._on_answer
         conn.write(request)
 
     def cancel(self) -> None:
