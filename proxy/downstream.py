@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, cast
 
 from proxy.body import BodyAborted, BodyStream
 from proxy.config import Endpoint
-from proxy.exchange import NO_BODY, Exchange, InlineExchange, InlineHandler, RestOfExchange
+from proxy.exchange import NO_BODY, Exchange, InlineExchange, RestOfExchange
 from proxy.http_codec import Framing, HttpError, RequestHead, RequestParser, ResponseHead
 from proxy.http_serialize import simple_response
 from proxy.interception import original_destination
@@ -173,9 +173,15 @@ class Downstream(asyncio.Protocol):
                 else:
                     exchange = self._inline_exchange
                     exchange.head, exchange.close_after = head, not head.keep_alive
-                self._body_owner = exchange
-                if self._serve_inline(inline, exchange):
+                self._body_owner = self._current = exchange
+                self._current_answered, self._busy = False, True
+                try:  # offered to the handler's inline path
+                    if inline(exchange):
+                        return  # it may be answered already: leave _busy to inline_done
+                except Exception as error:
+                    self._inline_failed(error)
                     return
+                self._busy = False
                 self._inline_exchange = None  # queued: the worker's from now on
             else:
                 exchange = Exchange(head, NO_BODY, self)
@@ -274,21 +280,14 @@ class Downstream(asyncio.Protocol):
         self._queue.append(error)
         self._ensure_worker()
 
-    def _serve_inline(self, inline: InlineHandler, exchange: Exchange) -> bool:
-        """Offer ``exchange`` to the handler's inline path; False: not taken."""
-        self._current, self._current_answered, self._busy = exchange, False, True
-        try:
-            if inline(exchange):
-                return True  # it may be answered already: leave _busy to inline_done
-            self._busy = False
-            return False
-        except HttpError as error:  # raised before it wrote anything
+    def _inline_failed(self, error: Exception) -> None:
+        """The handler's inline path raised (an HttpError before it wrote anything)."""
+        if isinstance(error, HttpError):
             self.write(_refusal(error))
-        except Exception:
+        else:
             log.exception("%s: request handler failed", self._listener.name)
         self._busy = False
         self.close()
-        return True
 
     def inline_done(self) -> None:
         """The inline exchange is answered: the requests queued behind it may go."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from proxy.accept import Downstream, Exchange, Listener
+from proxy.http_codec import HttpError
 from proxy.testing import RecordingTransport
 
 GET = b"GET /%d HTTP/1.1\r\nHost: app\r\n\r\n"
@@ -69,3 +72,28 @@ async def test_an_exchange_left_to_the_worker_is_not_handed_out_again() -> None:
     assert first is second is queued
     assert third is not queued and queued.head.target == b"/2"
     downstream.close()
+
+
+class FailingHandler(AnsweringHandler):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def inline(self, exchange: Exchange) -> bool:
+        raise self.error
+
+
+async def test_an_inline_refusal_is_answered_and_closes_the_connection() -> None:
+    downstream, transport = connection(FailingHandler(HttpError(400, "invalid request target")))
+    downstream.data_received(GET % 1)
+    (answer,) = transport.out
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in answer
+    assert transport.closed and not downstream.in_flight
+
+
+async def test_an_inline_failure_is_logged_and_closes_the_connection(
+        caplog: pytest.LogCaptureFixture) -> None:
+    downstream, transport = connection(FailingHandler(RuntimeError("bug")))
+    downstream.data_received(GET % 1)
+    assert transport.out == [] and transport.closed and not downstream.in_flight
+    assert "request handler failed" in caplog.text
