@@ -39,7 +39,9 @@ class Exchange:
 RequestHandler = Callable[[Exchange], Awaitable[None]]
 # A handler's ``inline(exchange)``: True when it took the exchange; it then calls
 # ``exchange.conn.inline_done()`` once answered, or ``inline_continue(rest)`` to have
-# the connection's worker await ``rest()`` (either maybe before returning).
+# the connection's worker await ``rest()`` (either maybe before returning). The
+# connection hands the same Exchange to its next inline request once this one is
+# done: nothing may keep it past that.
 InlineHandler = Callable[[Exchange], bool]
 RestOfExchange = Callable[[], Awaitable[None]]
 NO_BODY = BodyStream.empty()  # ended and empty: shared by every bodyless request
