@@ -113,6 +113,22 @@ def sidecar_pairs(case: str, telemetry: Telemetry
     return pairs
 
 
+async def round_trip(pairs: list[tuple[Any, RecordingTransport, Any, RecordingTransport]],
+                     request: bytes) -> None:
+    """One request on every connection, answered: written upstream, then back down."""
+    for downstream, _, _, _ in pairs:
+        downstream.data_received(request)
+    while not all(up_out.out for _, _, _, up_out in pairs):
+        await asyncio.sleep(0)
+    for _, _, upstream, up_out in pairs:
+        up_out.out.clear()
+        upstream.data_received(RESPONSE)
+    while not all(down_out.out for _, down_out, _, _ in pairs):
+        await asyncio.sleep(0)
+    for _, down_out, _, _ in pairs:
+        down_out.out.clear()
+
+
 async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
     """Thread CPU microseconds per request (median); with ``repeats`` 0, just ``total``."""
     if case == "export_encode":
@@ -127,17 +143,7 @@ async def run(case: str, telemetry_on: bool, total: int, repeats: int) -> float:
     pairs = floor_pairs() if case == "floor" else sidecar_pairs(case, telemetry)
 
     async def batch() -> None:
-        for downstream, _, _, _ in pairs:
-            downstream.data_received(request)
-        while not all(up_out.out for _, _, _, up_out in pairs):
-            await asyncio.sleep(0)
-        for _, _, upstream, up_out in pairs:
-            up_out.out.clear()
-            upstream.data_received(RESPONSE)
-        while not all(down_out.out for _, down_out, _, _ in pairs):
-            await asyncio.sleep(0)
-        for _, down_out, _, _ in pairs:
-            down_out.out.clear()
+        await round_trip(pairs, request)
         telemetry.spans.clear()
 
     for _ in range(200 // CONNECTIONS):
@@ -163,17 +169,7 @@ async def recorded_spans(case: str, count: int) -> list[Hop]:
     telemetry.enabled = True
     pairs = sidecar_pairs(case, telemetry)
     while len(telemetry.spans) < count:
-        for downstream, _, _, _ in pairs:
-            downstream.data_received(REQUEST)
-        while not all(up_out.out for _, _, _, up_out in pairs):
-            await asyncio.sleep(0)
-        for _, _, upstream, up_out in pairs:
-            up_out.out.clear()
-            upstream.data_received(RESPONSE)
-        while not all(down_out.out for _, down_out, _, _ in pairs):
-            await asyncio.sleep(0)
-        for _, down_out, _, _ in pairs:
-            down_out.out.clear()
+        await round_trip(pairs, REQUEST)
     return list(telemetry.spans)[:count]
 
 
