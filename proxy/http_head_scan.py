@@ -27,7 +27,7 @@ from proxy.http_message import (
     RequestHead,
     ResponseHead,
 )
-from proxy.trace_context import TRACE_HEADERS
+from proxy.trace_context import TRACE_HEADERS, TRACEPARENT
 
 
 def _noted_lines(names: frozenset[bytes], separators: bool = True) -> re.Pattern[bytes]:
@@ -105,6 +105,13 @@ def scan_request(head: bytes, max_head: int, max_body: int) -> RequestHead | Non
             return None
         return RequestHead(method, target, "1.1", None, True, Framing.NONE, None, None,
                            [(b"host", parts[3])], None, head, head[start:-2], False)
+    if len(parts) == 9 and parts[5].lower() == TRACEPARENT and parts[1].lower() == b"host":
+        # the usual traced request (a client sidecar writes Host first, its traceparent
+        # last): the traceparent line is dropped, as each hop writes its own
+        return RequestHead(method, target, "1.1", None, True, Framing.NONE, None, None,
+                           [(b"host", parts[3]), (TRACEPARENT, parts[7])], None, head,
+                           b"".join((parts[0], b"\r\n", parts[1], parts[2], parts[3], parts[4],
+                                     parts[8]))[start:-2], True)
     names = b" ".join(parts[1::4]).lower().split()
     noted = list(zip(names, parts[3::4], strict=True))
     hosts = 0

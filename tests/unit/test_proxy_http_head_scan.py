@@ -13,7 +13,7 @@ import pytest
 
 from proxy.config import Endpoint
 from proxy.http_codec import HttpError, RequestHead, RequestParser, ResponseHead
-from proxy.http_message import MAX_HEADERS
+from proxy.http_message import MAX_HEADERS, REQUEST_NOTED
 from proxy.http_response import ResponseParser
 from proxy.http_serialize import forwarded_request_head
 from proxy.testing import RecordingTransport
@@ -241,6 +241,40 @@ def test_one_read_heads_say_whether_trace_headers_came(lines: bytes, traced: boo
     assert head.raw_lines is not None and head.traced is traced
     _, _, (split,) = run_requests(bytewise(GET + lines + b"\r\n"))
     assert split.traced  # the callback path does not tell: the trace context is looked for
+
+
+TRACEPARENT_LINE = b"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+
+
+@pytest.mark.parametrize("lines", [
+    b"Host: c\r\n" + TRACEPARENT_LINE,  # a client sidecar's request
+    b"host:c\r\nX-A: 1\r\n" + TRACEPARENT_LINE + b"X-B: 2\r\n",
+    b"HOST: c\r\n" + TRACEPARENT_LINE.replace(b"traceparent", b"TraceParent"),
+    b"Host: c\r\n" + TRACEPARENT_LINE.replace(b": ", b":\t  "),
+    b"Host: c\r\ntraceparent:\r\n",
+    b"Host: c \r\n" + TRACEPARENT_LINE.replace(b"01\r\n", b"01 \t\r\n"),
+    TRACEPARENT_LINE + b"Host: c\r\n",
+    b"X-A: 1\r\n" + TRACEPARENT_LINE + b"X-B: 2\r\nHost: c\r\nX-C: 3\r\n",
+    b"Host: c\r\n" + TRACEPARENT_LINE + TRACEPARENT_LINE,
+    b"Host: c\r\n" + TRACEPARENT_LINE + b"tracestate: a=1\r\n",
+    b"Host: c\r\nb3: 0af7651916cd43dd-b7ad6b7169203331-1\r\n",
+    b"Host: c\r\nX-B3-TraceId: 0af7651916cd43dd\r\n",
+    b"Host: c\r\n" + TRACEPARENT_LINE + b"Content-Length: 0\r\n",
+    b"Host: c\r\n" + TRACEPARENT_LINE + b"Host: d\r\n",
+])
+def test_traced_heads_drop_their_trace_lines_and_note_them(lines: bytes) -> None:
+    data = b"GET / HTTP/1.1\r\n" + lines + b"\r\n"
+    events, status, heads = run_requests([data])
+    assert (events, status) == run_requests(bytewise(data))[:2]
+    if status is not None:
+        assert heads == []
+        return
+    (head,) = heads
+    named = [(line.partition(b":")[0].lower(), line) for line in lines.split(b"\r\n")[:-1]]
+    assert head.raw_lines == b"".join(line + b"\r\n" for name, line in named
+                                      if name not in REQUEST_NOTED or name == b"host")
+    assert head.traced and head.noted == [(name, line.partition(b":")[2].lstrip(b" \t"))
+                                          for name, line in named if name in REQUEST_NOTED]
 
 
 def test_the_one_read_path_comes_back_after_a_head_in_pieces() -> None:
