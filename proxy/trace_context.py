@@ -235,10 +235,33 @@ NO_CONTEXT = IncomingContext(b"", b"", 0, None, None)  # a request without trace
 # makes an IncomingContext from a tuple of its fields without the Python-level __new__
 # a NamedTuple call goes through (several times what the tuple costs)
 _context = tuple.__new__
+# a valid traceparent's flags (lowercase hex) -> their value: a lookup, cheaper than int()
+_FLAG_VALUES = {b"%02x" % flags: flags for flags in range(256)}
 
 
 def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
     """W3C ``traceparent`` wins when valid; otherwise B3 single, then B3 multi."""
+    traceparent = tracestate = None
+    for key, value in headers:
+        low = key.lower()
+        if low not in TRACE_HEADERS:
+            continue
+        if low == TRACEPARENT:
+            traceparent = traceparent or value
+        elif low == TRACESTATE:
+            tracestate = tracestate or value
+        else:  # B3 came too (rare in a mesh): its form is looked at as well
+            return _extract_with_b3(headers)
+    fields = _traceparent_fields(traceparent) if traceparent is not None else None
+    if fields is None:
+        return NO_CONTEXT
+    _, trace_hex, span_hex, flags = fields
+    return _context(IncomingContext, (trace_hex, span_hex, _FLAG_VALUES[flags],
+                                      clean_tracestate(tracestate) if tracestate else None, None))
+
+
+def _extract_with_b3(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
+    """:func:`extract` of headers with B3 among them."""
     traceparent = tracestate = b3_single = None
     multi: dict[bytes, bytes] = {}
     for key, value in headers:
@@ -260,7 +283,7 @@ def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
     if fields is not None:
         _, trace_hex, span_hex, flags = fields
         return _context(IncomingContext, (
-            trace_hex, span_hex, int(flags, 16),
+            trace_hex, span_hex, _FLAG_VALUES[flags],
             clean_tracestate(tracestate) if tracestate else None, style))
     parent = parse_b3_single(b3_single) if b3_single is not None else parse_b3_multi(multi)
     if parent is None:

@@ -126,3 +126,16 @@ def test_extract_keeps_the_callers_ids_in_hex() -> None:
     assert (b3.trace_hex, b3.span_hex, b3.flags) == (
         b"0000000000000000463ac35c9f6413ad", b"a2fb4a1d1a96d312", 0)
     assert extract([(b"traceparent", VALID.upper().encode())]).trace_hex == b""
+
+
+def test_extract_carries_tracestate_only_with_a_valid_traceparent() -> None:
+    from proxy.trace_context import NO_CONTEXT, extract
+
+    carried = extract([(b"tracestate", b"a=1 , b=2"), (b"traceparent", VALID.encode()),
+                       (b"traceparent", b"garbage"), (b"tracestate", b"c=3")])
+    assert (carried.span_hex, carried.flags, carried.tracestate, carried.b3) == (
+        b"b7ad6b7169203331", 1, "a=1,b=2", None)
+    assert extract([(b"traceparent", b"garbage"), (b"tracestate", b"a=1")]) == NO_CONTEXT
+    assert extract([(b"tracestate", b"a=1")]) == NO_CONTEXT
+    multi = extract([(b"traceparent", VALID.encode()), (b"x-b3-sampled", b"1")])
+    assert (multi.span_hex, multi.b3) == (b"b7ad6b7169203331", "multi")
