@@ -36,8 +36,6 @@ from proxy.route import RequestPicks, RouteTable, RouteTarget, host_and_port
 from proxy.telemetry import UNTRACED, Hop, Telemetry
 from proxy.upstream_pool import UpstreamPool
 
-_MAX_UNGUARDED = 1024
-
 
 class OutboundHandler:
     def __init__(self, routes: RouteTable, pool: UpstreamPool, telemetry: Telemetry,
@@ -48,10 +46,6 @@ class OutboundHandler:
         # redirected connections (iptables REDIRECT) route by the address the app dialled
         self.original_destinations = OriginalDestinations(())
         self.guards = RouteGuards(pool, self._mirror_endpoint, clock, rng)
-        # routes known to have no guard: that follows from a route's policy alone, so
-        # guards.for_route is asked once per route (for its bookkeeping: retiring the
-        # guard an older config's route of that host had), not once per request
-        self._unguarded: set[RouteTarget] = set()
 
     def _mirror_endpoint(self, host: str) -> Endpoint | None:
         return self.routes.pick_for_host(host)
@@ -77,8 +71,10 @@ class OutboundHandler:
             noted = head.noted
             host_value = noted[0][1] if noted and noted[0][0] == b"host" \
                 else head.header(b"host")
-            route = self.routes.catch_all.get(host_and_port(host_value or b"")[0])
-            if route is not None and (route in self._unguarded or self._no_guard(route)):
+            routes = self.routes
+            route = routes.catch_all.get(host_and_port(host_value or b"")[0])
+            if route is not None and (route in routes.unguarded
+                                      or self._no_guard(routes, route)):
                 # one per connection, as its inline forward: one such request at a time
                 # (the last one's picks are finished before the next one is offered)
                 conn = exchange.conn
@@ -94,13 +90,14 @@ class OutboundHandler:
             exchange.conn.inline_continue(rest)
         return True
 
-    def _no_guard(self, route: RouteTarget) -> bool:
-        """The route has no guard (no policy); remembered when so."""
+    def _no_guard(self, routes: RouteTable, route: RouteTarget) -> bool:
+        """``route`` (of ``routes``) has no guard (no policy); remembered when so. That
+        follows from the route's policy alone, so guards.for_route is asked once per route
+        (for its bookkeeping: retiring the guard an older config's route of that host
+        had), not once per request."""
         if self.guards.for_route(route.key, route.service, route.policy) is not None:
             return False
-        if len(self._unguarded) >= _MAX_UNGUARDED:  # routes of old configs, never matched again
-            self._unguarded.clear()
-        self._unguarded.add(route)
+        routes.unguarded.add(route)
         return True
 
     def _route(self, exchange: Exchange, inline: bool) -> RestOfExchange | None:

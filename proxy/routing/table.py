@@ -197,6 +197,9 @@ class RouteTable:
         # making the path it would be asked with)
         self.catch_all = {host: same_host[0] for host, same_host in self._by_host.items()
                           if same_host[0].matches.matches_everything}
+        # this table's routes a caller found to have no guard (proxy.outbound): kept here,
+        # they go with the table when a new config replaces it
+        self.unguarded: set[RouteTarget] = set()
 
     def match(self, host: str, head: RequestHead, path: str) -> RouteTarget | None:
         """The first route for ``host`` (lowercase, no port) whose match holds, or None."""

@@ -91,6 +91,7 @@ async def test_a_policy_that_a_new_config_adds_applies() -> None:
     downstream.data_received(REQUEST)  # the route is known to have no guard
     upstream.data_received(ANSWER)
     assert b"x-meshlens-attempts" not in b"".join(answers.out)
+    assert len(table.unguarded) == 1  # known by the table, which the swap drops
     answers.out.clear()
     handler = downstream._listener.handler
     assert isinstance(handler, OutboundHandler)
@@ -101,3 +102,4 @@ async def test_a_policy_that_a_new_config_adds_applies() -> None:
     upstream.data_received(ANSWER)
     await turns_until(lambda: answers.out)
     assert b"x-meshlens-attempts: 1\r\n" in b"".join(answers.out)
+    assert not handler.routes.unguarded
