@@ -116,6 +116,9 @@ class InlineForward:
         self._pool.release(conn)
         self._finished = True  # what _finish does, without the call
         relayed, done = self._relayed, self._done
+        # an idle connection keeps its forward: not the last request's hop and bytes
+        self._done = self._relayed = self._conn = None
+        self._request = b""
         try:
             if relayed is not None:
                 relayed(response.status)
@@ -128,10 +131,13 @@ class InlineForward:
     def _finish(self, outcome: Outcome | None) -> None:
         if not self._finished:
             self._finished = True
-            if self._done is None:
+            done = self._done
+            self._done = self._relayed = self._conn = None  # as _on_response says
+            self._request = b""
+            if done is None:
                 return
             try:
-                self._done(outcome)
+                done(outcome)
             except Exception:  # from a protocol callback: log it, never break the connection
                 log.exception("finishing a forwarded exchange failed")
 

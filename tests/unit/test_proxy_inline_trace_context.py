@@ -35,6 +35,13 @@ def exchange(direction: str, telemetry_on: bool, request: bytes) -> tuple[bytes,
 def exchanges(direction: str, telemetry_on: bool, requests: list[bytes]
               ) -> tuple[list[bytes], list[bytes], Telemetry]:
     """``requests`` one after another on one connection to a sidecar listener."""
+    sent, answers, telemetry, _ = connection_run(direction, telemetry_on, requests)
+    return sent, answers, telemetry
+
+
+def connection_run(direction: str, telemetry_on: bool, requests: list[bytes]
+                   ) -> tuple[list[bytes], list[bytes], Telemetry, Downstream]:
+    """:func:`exchanges`, and the downstream connection they came on."""
     config = SidecarConfig(service="server", version="v1", app_port=8080, inbound_port=15006,
                            telemetry=False)
     telemetry = Telemetry(config)
@@ -66,7 +73,7 @@ def exchanges(direction: str, telemetry_on: bool, requests: list[bytes]
         answers += down_transport.out
         up_transport.out.clear()
         down_transport.out.clear()
-    return sent, answers, telemetry
+    return sent, answers, telemetry, downstream
 
 
 def header(head: bytes, name: bytes) -> bytes | None:
@@ -162,3 +169,18 @@ async def test_inbound_spans_on_one_connection_share_attributes_by_copy() -> Non
     assert [first["url.path"], second["url.path"]] == ["/a", "/b"]
     assert {k: v for k, v in first.items() if k != "url.path"} == \
         {k: v for k, v in second.items() if k != "url.path"}
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+@pytest.mark.parametrize("telemetry_on", [False, True])
+async def test_an_idle_connection_keeps_nothing_of_its_last_request(
+        direction: str, telemetry_on: bool) -> None:
+    """The connection keeps its inline forward for the next request, but not the last
+    one's hop, request bytes or upstream connection (an idle keep-alive connection
+    would hold them for as long as it stays open)."""
+    *_, downstream = connection_run(direction, telemetry_on, [
+        b"GET /a HTTP/1.1\r\nHost: server\r\ntraceparent: " + CALLER + b"\r\n\r\n"])
+    forward = downstream.inline_forward
+    assert forward is not None
+    assert (forward._done, forward._relayed, forward._conn, forward._request) == \
+        (None, None, None, b"")
