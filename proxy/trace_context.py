@@ -87,10 +87,8 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     """
     if value is None:
         return None
-    if isinstance(value, str):
-        if not value.isascii():
-            return None
-        value = value.encode()
+    if isinstance(value, str):  # as bytes: what a later version appends is not read
+        value = value.encode("utf-8", "replace")
     fields = _traceparent_fields(value)
     if fields is None:
         return None
