@@ -238,30 +238,10 @@ _FLAG_VALUES = {b"%02x" % flags: flags for flags in range(256)}
 
 
 def extract(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
-    """W3C ``traceparent`` wins when valid; otherwise B3 single, then B3 multi."""
-    traceparent = tracestate = None
-    for key, value in headers:
-        low = key.lower()
-        if low not in TRACE_HEADERS:
-            continue
-        if low == TRACEPARENT:
-            traceparent = traceparent or value
-        elif low == TRACESTATE:
-            tracestate = tracestate or value
-        else:  # B3 came too (rare in a mesh): its form is looked at as well
-            return _extract_with_b3(headers)
-    fields = _traceparent_fields(traceparent) if traceparent is not None else None
-    if fields is None:
-        return NO_CONTEXT
-    _, trace_hex, span_hex, flags = fields
-    return _context(IncomingContext, (trace_hex, span_hex, _FLAG_VALUES[flags],
-                                      clean_tracestate(tracestate) if tracestate else None, None))
-
-
-def _extract_with_b3(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
-    """:func:`extract` of headers with B3 among them."""
+    """W3C ``traceparent`` wins when valid; otherwise B3 single, then B3 multi. The first
+    non-empty value of each header counts."""
     traceparent = tracestate = b3_single = None
-    multi: dict[bytes, bytes] = {}
+    multi: dict[bytes, bytes] | None = None  # made by the first B3 multi header (rare)
     for key, value in headers:
         low = key.lower()
         if low not in TRACE_HEADERS:
@@ -273,17 +253,22 @@ def _extract_with_b3(headers: list[tuple[bytes, bytes]]) -> IncomingContext:
         elif low == B3:
             b3_single = b3_single or value
         else:
+            if multi is None:
+                multi = {}
             multi.setdefault(low, value)
-    if traceparent is None and b3_single is None and not multi:
-        return NO_CONTEXT
-    style = "single" if b3_single is not None else ("multi" if multi else None)
+    # B3 is answered in the form it came in, even when traceparent wins
+    style = None if b3_single is None and multi is None else (
+        "single" if b3_single is not None else "multi")
     fields = _traceparent_fields(traceparent) if traceparent is not None else None
     if fields is not None:
         _, trace_hex, span_hex, flags = fields
         return _context(IncomingContext, (
             trace_hex, span_hex, _FLAG_VALUES[flags],
             clean_tracestate(tracestate) if tracestate else None, style))
-    parent = parse_b3_single(b3_single) if b3_single is not None else parse_b3_multi(multi)
+    if style is None:
+        return NO_CONTEXT
+    parent = parse_b3_single(b3_single) if b3_single is not None \
+        else parse_b3_multi(multi or {})
     if parent is None:
         return IncomingContext(b"", b"", 0, None, style)
     return IncomingContext(b"%032x" % parent.trace_id, b"%016x" % parent.span_id,
