@@ -31,7 +31,6 @@ from proxy.trace_context import (
     extract,
     format_b3_multi,
     format_b3_single,
-    format_traceparent,
 )
 
 if TYPE_CHECKING:
@@ -106,11 +105,6 @@ class Hop:
         return (_METHODS.get(self.method) or _OTHER_METHOD)[1]
 
     @property
-    def recorded(self) -> bool:
-        """Whether the span is kept for export (the caller did not say "not sampled")."""
-        return bool(self.flags & 0x01)
-
-    @property
     def error(self) -> bool:
         return self.effective_error_type() is not None
 
@@ -139,11 +133,6 @@ class Hop:
         if error_type is not None:
             attributes["error.type"] = error_type
         return attributes
-
-    @property
-    def traceparent(self) -> str | None:
-        return format_traceparent(self.trace_id, self.span_id, self.flags) \
-            if self.trace_hex else None
 
     def trace_headers(self) -> Headers:
         """``traceparent`` (and ``tracestate``), plus B3 in the form the caller used."""
